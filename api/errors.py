@@ -1,0 +1,91 @@
+"""Errors the service reports to clients, and the one function that shapes their body.
+
+Every error response of the API, whoever raises it (our code, Starlette or BentoML),
+has the body documented in `docs/openapi.yaml`::
+
+    {"error": "Bad Request", "detail": "Invalid image format: ...", "status_code": 400}
+
+`error` is the standard reason phrase of `status_code`; `detail` is for humans.
+
+Exception tree (each class carries its HTTP status)::
+
+    ServiceError (500)
+    ├── BadRequest (400)
+    ├── Unauthorized (401)
+    ├── NotFound (404)
+    ├── RequestTimeout (408)
+    ├── PayloadTooLarge (413)
+    ├── UnsupportedMediaType (415)
+    ├── TooManyRequests (429)
+    └── ServiceUnavailable (503)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import ClassVar
+
+from starlette.responses import JSONResponse
+
+
+class ServiceError(Exception):
+    """Root of every error that becomes an HTTP response."""
+
+    status_code: ClassVar[int] = 500
+
+    def __init__(self, detail: str, *, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+    def to_response(self) -> JSONResponse:
+        return error_response(self.status_code, self.detail, headers=self.headers)
+
+
+class BadRequest(ServiceError):
+    status_code = 400
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+
+
+class NotFound(ServiceError):
+    status_code = 404
+
+
+class RequestTimeout(ServiceError):
+    status_code = 408
+
+
+class PayloadTooLarge(ServiceError):
+    status_code = 413
+
+
+class UnsupportedMediaType(ServiceError):
+    status_code = 415
+
+
+class TooManyRequests(ServiceError):
+    status_code = 429
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = 503
+
+
+def error_body(status_code: int, detail: str) -> dict[str, object]:
+    """The documented error envelope for `status_code`."""
+    try:
+        phrase = HTTPStatus(status_code).phrase
+    except ValueError:
+        phrase = "Error"
+    return {"error": phrase, "detail": detail, "status_code": status_code}
+
+
+def error_response(
+    status_code: int, detail: str, *, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """Every error response of the service is built here."""
+    return JSONResponse(error_body(status_code, detail), status_code=status_code, headers=headers)

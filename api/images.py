@@ -1,0 +1,172 @@
+"""Turning uploaded bytes into pixels the model can use, and pixels back into a PNG.
+
+Everything happens in memory. Sizes are checked from the file header before any
+pixel is decoded, so a small file that claims huge dimensions costs nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from api.errors import BadRequest
+
+ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
+"""Pillow format name -> the name we report. MPO is how Pillow names multi-picture JPEGs
+(many phone photos); their first picture is the photo itself."""
+
+# Fast zlib level: at level 6 encoding a 4096x3072 PNG costs seconds, at level 1 a fraction,
+# for files about 10% larger.
+PNG_COMPRESS_LEVEL = 1
+
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError)
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upload as the model sees it, plus what is needed to give it back faithfully."""
+
+    rgb: np.ndarray
+    """``(H, W, 3)`` ``uint8``, EXIF orientation applied."""
+    alpha: np.ndarray | None
+    """``(H, W)`` ``uint8`` when the upload had transparency; returned unchanged."""
+    original_size: tuple[int, int]
+    """``(width, height)`` as stored in the file, before orientation (for `X-Image-Size`)."""
+    icc_profile: bytes | None
+    """Colour profile of the RGB pixels, carried over into the result."""
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the pixels, after orientation."""
+        return self.rgb.shape[1], self.rgb.shape[0]
+
+
+def decode_image(data: bytes, *, max_dimension: int) -> DecodedImage:
+    """Decode an uploaded photo (JPEG, PNG or WebP) or raise `BadRequest`."""
+    picture = _open_checked(data, max_dimension=max_dimension, formats=ACCEPTED_IMAGE_FORMATS)
+    original_size = picture.size
+    picture = _oriented(picture)
+    icc_profile = picture.info.get("icc_profile") if picture.mode in ("RGB", "RGBA") else None
+    rgb, alpha = _split_rgb_alpha(picture)
+    return DecodedImage(rgb=rgb, alpha=alpha, original_size=original_size, icc_profile=icc_profile)
+
+
+def decode_mask(data: bytes, *, size: tuple[int, int], max_dimension: int) -> np.ndarray:
+    """Decode any image Pillow can read into an 8-bit gray mask of `size` ``(width, height)``.
+
+    Transparency counts as black (keep): a mask drawn as white strokes on a transparent
+    layer means "remove the strokes", whatever colour the transparent pixels hold.
+    A mask of another size is resized to the image (bilinear, so edges blend).
+    """
+    picture = _oriented(_open_checked(data, max_dimension=max_dimension, formats=None, what="mask"))
+    gray = _to_gray_over_black(picture)
+    if gray.size != size:
+        gray = gray.resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(gray, dtype=np.uint8)
+
+
+def encode_png(rgb: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None) -> bytes:
+    """The response body: RGB, or RGBA when the upload had an alpha channel."""
+    pixels = rgb if alpha is None else np.dstack([rgb, alpha])
+    picture = Image.fromarray(pixels, mode="RGB" if alpha is None else "RGBA")
+    buffer = io.BytesIO()
+    options: dict[str, object] = {"compress_level": PNG_COMPRESS_LEVEL}
+    if icc_profile:
+        options["icc_profile"] = icc_profile
+    picture.save(buffer, format="PNG", **options)
+    return buffer.getvalue()
+
+
+def _open_checked(
+    data: bytes,
+    *,
+    max_dimension: int,
+    formats: dict[str, str] | None,
+    what: str = "image",
+) -> Image.Image:
+    """Open, check format and dimensions from the header, then decode the pixels."""
+    if not data:
+        raise BadRequest(f"Invalid image format: the {what} file is empty")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns (rather than raises) on some malformed files; treat that as a failure.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            picture = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise BadRequest("Invalid image format: cannot identify image file") from None
+    except (*_DECODE_ERRORS, Image.DecompressionBombWarning) as exc:
+        raise BadRequest(f"Invalid image format: {_describe(exc)}") from None
+
+    if formats is not None and picture.format not in formats:
+        raise BadRequest(
+            f"Invalid image format: {picture.format} is not supported (use JPEG, PNG or WebP)"
+        )
+    width, height = picture.size
+    if width > max_dimension or height > max_dimension:
+        raise BadRequest(f"Image too large. Max dimension: {max_dimension}px")
+    if width == 0 or height == 0:
+        raise BadRequest(f"Invalid image format: the {what} has no pixels")
+    if picture.format != "MPO" and getattr(picture, "n_frames", 1) > 1:
+        raise BadRequest("Invalid image format: animated images are not supported")
+    try:
+        picture.load()
+    except _DECODE_ERRORS as exc:
+        raise BadRequest(f"Invalid image format: {_describe(exc)}") from None
+    return picture
+
+
+def _oriented(picture: Image.Image) -> Image.Image:
+    """Apply the EXIF orientation, so pixels are as the user sees them."""
+    try:
+        return ImageOps.exif_transpose(picture)
+    except _DECODE_ERRORS:
+        # A broken EXIF block says nothing reliable about orientation; keep the stored pixels.
+        return picture
+
+
+def _split_rgb_alpha(picture: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    if picture.mode in _WIDE_GRAY_MODES:
+        picture = Image.fromarray(_sixteen_bit_to_eight(picture), mode="L")
+    if _has_alpha(picture):
+        rgba = np.asarray(picture.convert("RGBA"), dtype=np.uint8)
+        return np.ascontiguousarray(rgba[..., :3]), np.ascontiguousarray(rgba[..., 3])
+    return np.asarray(picture.convert("RGB"), dtype=np.uint8), None
+
+
+def _to_gray_over_black(picture: Image.Image) -> Image.Image:
+    if picture.mode in _WIDE_GRAY_MODES:
+        return Image.fromarray(_sixteen_bit_to_eight(picture), mode="L")
+    if not _has_alpha(picture):
+        return picture.convert("L")
+    rgba = picture.convert("RGBA")
+    gray = np.asarray(rgba.convert("L"), dtype=np.uint16)
+    opacity = np.asarray(rgba.getchannel("A"), dtype=np.uint16)
+    return Image.fromarray(((gray * opacity + 127) // 255).astype(np.uint8), mode="L")
+
+
+def _has_alpha(picture: Image.Image) -> bool:
+    return picture.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        picture.mode == "P" and "transparency" in picture.info
+    )
+
+
+def _sixteen_bit_to_eight(picture: Image.Image) -> np.ndarray:
+    """Scale 16-bit (or 32-bit integer/float holding 16-bit) gray to 8 bits.
+
+    Pillow's own conversion clips everything above 255 to white.
+    """
+    values = np.asarray(picture)
+    if picture.mode == "F":
+        peak = 1.0 if float(values.max(initial=0.0)) <= 1.0 else 65535.0
+        return np.clip(values / peak * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return (np.clip(values.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
+
+
+def _describe(exc: BaseException) -> str:
+    message = str(exc).strip() or type(exc).__name__
+    return message[:200]

@@ -1,0 +1,155 @@
+"""How the HTTP side talks to the model: one small protocol, two implementations.
+
+`RunnerClient` calls the `Inpainting` BentoML service (another process, adaptive batching);
+`InProcessRunner` calls an `Inpainter` directly (in-process tests, tools). Both return the
+final composited pixels, so the HTTP layer never needs to know which one it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from api.errors import ServiceError, ServiceUnavailable
+from runners.compositing import blend, pack_job, unpack_job
+from runners.inpainter import Inpainter
+
+
+@dataclass(frozen=True)
+class ModelStatus:
+    """What the runner serves, as health reports it."""
+
+    model: str
+    device: str
+    gpu_available: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class ModelUnreachable(ServiceUnavailable):
+    """The runner did not answer: starting, crashed, or overloaded."""
+
+
+class ProcessingFailed(ServiceError):
+    """The model raised while processing a request (500)."""
+
+
+class InpaintingRunner(Protocol):
+    async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB + ``(H, W)`` uint8 gray mask -> composited RGB."""
+        ...
+
+    async def status(self) -> ModelStatus: ...
+
+
+def run_jobs(inpainter: Inpainter, jobs: list[np.ndarray]) -> list[np.ndarray]:
+    """The runner's batch step: model on the binarized mask, then the gray-mask blend."""
+    unpacked = [unpack_job(job) for job in jobs]
+    images = [image for image, _ in unpacked]
+    masks = [mask for _, mask in unpacked]
+    raw = inpainter.inpaint_batch(images, masks)
+    return [blend(image, out, mask) for image, out, mask in zip(images, raw, masks, strict=True)]
+
+
+def describe(inpainter: Inpainter, gpu_available: bool) -> ModelStatus:
+    return ModelStatus(model=inpainter.name, device=inpainter.device, gpu_available=gpu_available)
+
+
+class InProcessRunner:
+    """Runs an `Inpainter` in a worker thread of this process."""
+
+    def __init__(self, inpainter: Inpainter, *, gpu_available: bool = False) -> None:
+        self.inpainter = inpainter
+        self.gpu_available = gpu_available
+
+    async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        results = await asyncio.to_thread(run_jobs, self.inpainter, [pack_job(image, mask)])
+        return results[0]
+
+    async def status(self) -> ModelStatus:
+        return describe(self.inpainter, self.gpu_available)
+
+
+class RunnerClient:
+    """Calls the `Inpainting` service through the handle BentoML's `depends` gives."""
+
+    def __init__(
+        self,
+        handle: Callable[[], Any],
+        *,
+        inpaint_timeout_s: float,
+        status_timeout_s: float = 2.0,
+    ) -> None:
+        self._handle = handle
+        self._inpaint_timeout_s = inpaint_timeout_s
+        self._status_timeout_s = status_timeout_s
+
+    async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        with _runner_errors():
+            results = await asyncio.wait_for(
+                self._handle().to_async.inpaint([pack_job(image, mask)]), self._inpaint_timeout_s
+            )
+        return np.asarray(results[0], dtype=np.uint8)
+
+    async def status(self) -> ModelStatus:
+        with _runner_errors():
+            info = await asyncio.wait_for(
+                self._handle().to_async.describe(), self._status_timeout_s
+            )
+        return ModelStatus(**info)
+
+
+@contextmanager
+def _runner_errors() -> Iterator[None]:
+    """Map every failure of a runner call onto the service's errors.
+
+    BentoML reports an overloaded batch queue as its ServiceUnavailable; a runner that
+    died or is still starting shows up as a connection error. Anything else the runner
+    raised is a processing failure.
+    """
+    from bentoml.exceptions import BentoMLException
+    from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
+
+    try:
+        yield
+    except ServiceError:
+        raise
+    except BentoUnavailable as exc:
+        raise ModelUnreachable(f"Model is busy, retry later ({_short(exc)})") from exc
+    except TimeoutError as exc:
+        raise ModelUnreachable("Model did not answer in time, retry later") from exc
+    except (ConnectionError, OSError) as exc:
+        raise ModelUnreachable(f"Model runner unavailable, retry later ({_short(exc)})") from exc
+    except BentoMLException as exc:
+        if _looks_like_connection_failure(exc):
+            raise ModelUnreachable(f"Model runner unavailable ({_short(exc)})") from exc
+        raise ProcessingFailed(f"Processing failed: {_short(exc)}") from exc
+    except Exception as exc:
+        if _looks_like_connection_failure(exc):
+            raise ModelUnreachable(f"Model runner unavailable ({_short(exc)})") from exc
+        raise ProcessingFailed(f"Processing failed: {_short(exc)}") from exc
+
+
+def _looks_like_connection_failure(exc: BaseException) -> bool:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        name = type(current).__name__
+        if isinstance(current, (ConnectionError, TimeoutError)) or any(
+            word in name for word in ("Connect", "Timeout", "Network", "RemoteProtocol")
+        ):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]

@@ -1,0 +1,46 @@
+"""Mask semantics shared by every model: what the client's mask means for each pixel.
+
+White (255) takes the inpainted pixel, black (0) keeps the original, and gray blends::
+
+    out = a * inpainted + (1 - a) * original,    a = mask / 255
+
+Integer arithmetic keeps the two ends exact: where the mask is 0 the original pixel
+comes back bit-identical, where it is 255 the inpainted one does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def blend(original: np.ndarray, inpainted: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Composite `inpainted` over `original` with the gray `mask`.
+
+    `original`, `inpainted`: ``(H, W, C)`` ``uint8``; `mask`: ``(H, W)`` ``uint8``.
+    Returns ``(H, W, C)`` ``uint8``, rounded to nearest.
+    """
+    if original.shape != inpainted.shape or original.shape[:2] != mask.shape:
+        raise ValueError(
+            f"shapes differ: original {original.shape}, inpainted {inpainted.shape}, "
+            f"mask {mask.shape}"
+        )
+    weight = mask.astype(np.uint32)[..., None]
+    mixed = inpainted.astype(np.uint32) * weight + original.astype(np.uint32) * (255 - weight)
+    # +127 then floor-divide rounds to nearest; at weight 0 or 255 it is exact.
+    return ((mixed + 127) // 255).astype(np.uint8)
+
+
+def pack_job(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One ``(H, W, 4)`` array carrying an RGB image and its mask to the runner.
+
+    The runner's batchable API takes a list of single arrays, so image and mask
+    travel together as the fourth channel.
+    """
+    return np.dstack([image, mask])
+
+
+def unpack_job(job: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `pack_job`: ``(RGB image, mask)`` as contiguous arrays."""
+    if job.ndim != 3 or job.shape[2] != 4 or job.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 4) uint8 job, got {job.shape} {job.dtype}")
+    return np.ascontiguousarray(job[..., :3]), np.ascontiguousarray(job[..., 3])

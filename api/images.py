@@ -99,6 +99,9 @@ def _open_checked(
             picture = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise BadRequest("Invalid image format: cannot identify image file") from None
+    except Image.DecompressionBombError:
+        # Pillow refuses at open beyond ~179M pixels, which is always over our dimension limit.
+        raise BadRequest(f"Image too large. Max dimension: {max_dimension}px") from None
     except (*_DECODE_ERRORS, Image.DecompressionBombWarning) as exc:
         raise BadRequest(f"Invalid image format: {_describe(exc)}") from None
 

@@ -1,0 +1,45 @@
+"""The runner: a BentoML service that owns the model and batches requests adaptively.
+
+It runs in its own process, so model work never blocks the HTTP event loop; the HTTP
+service reaches it through `bentoml.depends` (see `runners.client.RunnerClient`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import bentoml
+import numpy as np
+
+from runners.client import describe, run_jobs
+from runners.loading import default_max_batch_size, gpu_available, load_inpainter
+from settings import get_settings
+
+logger = logging.getLogger(__name__)
+_settings = get_settings()
+
+
+@bentoml.service(
+    name="inpainting",
+    workers=1,
+    traffic={"timeout": _settings.request_timeout_s + 30},
+)
+class Inpainting:
+    def __init__(self) -> None:
+        self.inpainter = load_inpainter(get_settings())
+        self.gpu_available = gpu_available()
+        logger.info("Inpainting ready: %s on %s", self.inpainter.name, self.inpainter.device)
+
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=_settings.max_batch_size or default_max_batch_size(_settings),
+        max_latency_ms=_settings.max_latency_ms,
+    )
+    def inpaint(self, jobs: list[np.ndarray]) -> list[np.ndarray]:
+        """Each job is an ``(H, W, 4)`` uint8 array: RGB + gray mask (`pack_job`)."""
+        return run_jobs(self.inpainter, jobs)
+
+    @bentoml.api
+    async def describe(self) -> dict[str, object]:
+        # async: answered on the event loop even while `inpaint` holds the worker thread.
+        return describe(self.inpainter, self.gpu_available).to_dict()

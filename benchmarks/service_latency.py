@@ -1,0 +1,166 @@
+"""End-to-end latency of remove-watermark through a real `bentoml serve`, against the model alone.
+
+    .venv/bin/python benchmarks/service_latency.py                       # OpenCV, 1024x1024 JPEG
+    .venv/bin/python benchmarks/service_latency.py --size 512 --model lama --weights big-lama.pt
+    .venv/bin/python benchmarks/service_latency.py --concurrency 4 --requests 8
+
+It starts its own service (own stores, own key) unless `--url` and `--key` are given, and
+prints a table: client-side latency, the server's X-Processing-Time, the model call alone
+(the same inpainter in this process on the same pixels), and health latency while
+`--concurrency` large requests are in flight.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runners.compositing import blend  # noqa: E402
+from runners.loading import load_inpainter  # noqa: E402
+from settings import Settings  # noqa: E402
+from tests.images import box_mask, encode, photo  # noqa: E402
+from tests.server import run_cli, service_env, start_service  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--size", type=int, default=1024, help="square image side, px")
+    parser.add_argument("--requests", type=int, default=10)
+    parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument("--model", default="opencv", choices=["opencv", "lama"])
+    parser.add_argument("--weights", default=None, help="IOPAINT_LAMA_WEIGHTS for --model lama")
+    parser.add_argument("--url", default=None, help="use a running service instead")
+    parser.add_argument("--key", default=None, help="API key for --url")
+    args = parser.parse_args()
+
+    side = args.size
+    pixels = photo(side, side, seed=7)
+    mask = box_mask(side, side, (side // 8, side // 2, side * 7 // 8, side * 5 // 8))
+    image_bytes = encode(pixels, "JPEG", quality=90)
+    mask_bytes = encode(mask, "PNG")
+    files = {"image": ("photo.jpg", image_bytes, "image/jpeg"), "mask": ("mask.png", mask_bytes, "image/png")}
+
+    overrides = {"IOPAINT_MODEL": args.model}
+    if args.weights:
+        overrides["IOPAINT_LAMA_WEIGHTS"] = str(Path(args.weights).resolve())
+    service = None
+    if args.url:
+        base_url, key = args.url, args.key or ""
+    else:
+        workdir = Path(tempfile.mkdtemp(prefix="bench-"))
+        env = service_env(workdir, **overrides)
+        created = run_cli(env, "keys", "create", "--plan", "enterprise", "--name", "bench",
+                          "--rate", "100000", "--burst", "10000", "--quota", "10000000", "--json")
+        key = json.loads(created)["key"]
+        service = start_service(workdir, env)
+        base_url = service.base_url
+
+    try:
+        with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=900) as client:
+            warm = client.post("/api/v1/remove-watermark", files=files)
+            warm.raise_for_status()
+            model_name = warm.headers["x-model"]
+            latencies, processing = run_requests(client, files, args.requests, args.concurrency)
+            health = health_under_load(base_url, client, files, args.concurrency) if args.concurrency > 1 else []
+    finally:
+        if service:
+            service.stop()
+
+    model_alone = time_model_alone(args, pixels, mask)
+    e2e = statistics.median(latencies)
+    print(f"\n{side}x{side} JPEG, mask {100 * (mask > 0).mean():.1f}%, model {model_name}, "
+          f"{args.requests} requests, concurrency {args.concurrency}")
+    print(f"{'measure':<44}{'median s':>10}{'p90 s':>10}")
+    print(f"{'client latency (upload + processing)':<44}{e2e:>10.3f}{quantile(latencies, 0.9):>10.3f}")
+    print(f"{'server X-Processing-Time':<44}{statistics.median(processing):>10.3f}"
+          f"{quantile(processing, 0.9):>10.3f}")
+    print(f"{'model alone (same inpainter, in process)':<44}{model_alone:>10.3f}")
+    overhead = e2e - model_alone
+    print(f"overhead = client latency - model alone = {overhead:.3f} s "
+          f"({100 * overhead / model_alone:.1f}% of the model time)")
+    if args.concurrency > 1:
+        wall = sum(latencies) / args.concurrency
+        print(f"throughput ~ {args.requests / wall:.3f} req/s; model alone {1 / model_alone:.3f} req/s")
+    if health:
+        print(f"health while {args.concurrency} requests in flight: median {1000 * statistics.median(health):.1f} ms, "
+              f"max {1000 * max(health):.1f} ms over {len(health)} probes")
+
+
+def run_requests(client: httpx.Client, files: dict, count: int, concurrency: int) -> tuple[list[float], list[float]]:
+    latencies: list[float] = []
+    processing: list[float] = []
+    lock = threading.Lock()
+    remaining = iter(range(count))
+
+    def worker() -> None:
+        while True:
+            with lock:
+                if next(remaining, None) is None:
+                    return
+            started = time.perf_counter()
+            response = client.post("/api/v1/remove-watermark", files=files)
+            elapsed = time.perf_counter() - started
+            response.raise_for_status()
+            with lock:
+                latencies.append(elapsed)
+                processing.append(float(response.headers["x-processing-time"]))
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return latencies, processing
+
+
+def health_under_load(base_url: str, client: httpx.Client, files: dict, concurrency: int) -> list[float]:
+    load = [threading.Thread(target=lambda: client.post("/api/v1/remove-watermark", files=files))
+            for _ in range(concurrency)]
+    for thread in load:
+        thread.start()
+    time.sleep(1.0)
+    probes: list[float] = []
+    while any(thread.is_alive() for thread in load):
+        started = time.perf_counter()
+        httpx.get(f"{base_url}/api/v1/health", timeout=30).raise_for_status()
+        probes.append(time.perf_counter() - started)
+        time.sleep(0.2)
+    return probes
+
+
+def time_model_alone(args: argparse.Namespace, pixels: np.ndarray, mask: np.ndarray) -> float:
+    overrides = {"model": args.model}
+    if args.weights:
+        overrides["lama_weights"] = str(Path(args.weights).resolve())
+    inpainter = load_inpainter(Settings(**overrides))
+    # The service decodes the JPEG first: give the model the same pixels.
+    decoded = np.asarray(Image.open(io.BytesIO(encode(pixels, "JPEG", quality=90))).convert("RGB"))
+    inpainter.inpaint(decoded, mask)  # warm-up
+    runs = []
+    for _ in range(max(3, min(args.requests, 10))):
+        started = time.perf_counter()
+        blend(decoded, inpainter.inpaint(decoded, mask), mask)
+        runs.append(time.perf_counter() - started)
+    return statistics.median(runs)
+
+
+def quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,42 @@
+"""Fixtures shared by the suites: one real service per test session, with an API key."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.server import RunningService, run_cli, service_env, start_service
+
+
+@pytest.fixture(scope="session")
+def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    return service_env(tmp_path_factory.mktemp("e2e"))
+
+
+@pytest.fixture(scope="session")
+def api_key(e2e_env: dict[str, str]) -> str:
+    """A key whose plan never gets in the way of contract tests."""
+    created = run_cli(
+        e2e_env, "keys", "create", "--plan", "enterprise", "--name", "contract-tests",
+        "--rate", "6000", "--burst", "1000", "--quota", "1000000", "--json",
+    )
+    return str(json.loads(created)["key"])
+
+
+@pytest.fixture(scope="session")
+def service(e2e_env: dict[str, str], api_key: str) -> Iterator[RunningService]:
+    running = start_service(Path(e2e_env["IOPAINT_DATA_DIR"]).parent, e2e_env)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def client(service: RunningService, api_key: str) -> Iterator[httpx.Client]:
+    with httpx.Client(
+        base_url=service.base_url, headers={"X-API-Key": api_key}, timeout=120
+    ) as http:
+        yield http

@@ -1,0 +1,34 @@
+"""Settings come from IOPAINT_* variables, and the README documents every one of them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from settings import Settings
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+
+
+def test_every_setting_is_in_the_readme_table_and_nothing_else_is() -> None:
+    documented = set(re.findall(r"^\| `IOPAINT_([A-Z0-9_]+)` \|", README.read_text(), re.MULTILINE))
+    assert documented == {name.upper() for name in Settings.model_fields}
+
+
+def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOPAINT_MAX_UPLOAD_MB", "3")
+    monkeypatch.setenv("IOPAINT_MODEL", "opencv")
+    monkeypatch.setenv("IOPAINT_REDIS_URL", "redis://user:secret@localhost:6379/0")
+    settings = Settings()
+    assert settings.max_upload_mb == 3
+    assert settings.model == "opencv"
+    assert "secret" not in repr(settings)  # secrets never print
+
+
+def test_invalid_values_are_refused_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IOPAINT_MODEL", "sdxl")
+    with pytest.raises(ValidationError, match="model"):
+        Settings()

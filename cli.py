@@ -1,8 +1,8 @@
 """`iopaint-api`: the operator's command.
 
-    iopaint-api serve              run the service (bentoml serve) on IOPAINT_PORT
-    iopaint-api keys ...           API keys and plans (auth/cli.py)
-    iopaint-api models ...         LaMa weights: import, export, where (runners/cli.py)
+iopaint-api serve              run the service (bentoml serve) on IOPAINT_PORT
+iopaint-api keys ...           API keys and plans (auth/cli.py)
+iopaint-api models ...         LaMa weights: import, export, where (runners/cli.py)
 """
 
 from __future__ import annotations
@@ -33,10 +33,17 @@ def serve(
     """Serve the API with `bentoml serve`, from the project directory."""
     settings = get_settings()
     command = [
-        sys.executable, "-m", "bentoml", "serve", "service:WatermarkRemoval",
-        "--working-dir", str(PROJECT_ROOT),
-        "--port", str(port or settings.port),
-        "--host", host or settings.host,
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "service:WatermarkRemoval",
+        "--working-dir",
+        str(PROJECT_ROOT),
+        "--port",
+        str(port or settings.port),
+        "--host",
+        host or settings.host,
     ]
     os.execv(sys.executable, command)
 

@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import bentoml
+from auth.accounts import open_accounts
+from auth.middleware import AccountsMiddleware
 
 from api.app import create_app
 from api.middleware import ErrorEnvelopeMiddleware, RequestIdMiddleware
-from auth.accounts import open_accounts
-from auth.middleware import AccountsMiddleware
 from runners.client import RunnerClient
 from runners.inpainting import Inpainting
 from settings import get_settings

@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(
         300.0, gt=0, description="Longest a remove-watermark request may wait for the model."
     )
+    max_pending_requests: int = Field(
+        32, gt=0, description="Remove-watermark requests one HTTP worker holds at once; more: 503."
+    )
 
     # --- model -----------------------------------------------------------------------------
     model: ModelChoice = Field(

@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.errors import BadRequest, NotFound, ServiceError, error_response
+from api.errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, error_response
 from api.images import decode_image, decode_mask, encode_png
 from api.openapi import load_contract
 from api.uploads import read_upload
@@ -52,8 +52,22 @@ class WatermarkApi:
         self.accounts = accounts
         self.settings = settings
         self.last_status: ModelStatus | None = None
+        self.pending = 0
 
     async def remove_watermark(self, request: Request) -> Response:
+        # A bounded queue: past it, clients are told to come back instead of waiting
+        # behind minutes of model work (and uploads held in memory stay bounded).
+        if self.pending >= self.settings.max_pending_requests:
+            raise ServiceUnavailable(
+                "Server is at capacity, retry later", headers={"Retry-After": "5"}
+            )
+        self.pending += 1
+        try:
+            return await self._remove_watermark(request)
+        finally:
+            self.pending -= 1
+
+    async def _remove_watermark(self, request: Request) -> Response:
         upload = await read_upload(
             request,
             max_file_mb=self.settings.max_upload_mb,
@@ -78,7 +92,11 @@ class WatermarkApi:
         width, height = image.size
         logger.info(
             "remove-watermark %dx%d mask=%.1f%% model=%s %.3fs",
-            width, height, 100.0 * float((mask > 0).mean()), status.model, elapsed,
+            width,
+            height,
+            100.0 * float((mask > 0).mean()),
+            status.model,
+            elapsed,
         )
         return Response(
             png,
@@ -124,9 +142,7 @@ class WatermarkApi:
         return self.last_status
 
 
-def create_app(
-    runner: InpaintingRunner, accounts: AccountStats, settings: Settings
-) -> Starlette:
+def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Settings) -> Starlette:
     api = WatermarkApi(runner, accounts, settings)
     routes = [
         Route("/api/v1/remove-watermark", api.remove_watermark, methods=["POST"]),

@@ -64,7 +64,9 @@ class ErrorEnvelopeMiddleware:
         except Exception:
             logger.exception(
                 "Unhandled error on %s %s (request %s)",
-                scope.get("method"), scope.get("path"), request_id_of(scope),
+                scope.get("method"),
+                scope.get("path"),
+                request_id_of(scope),
             )
             if not rewriter.response_started:
                 await rewriter.send_envelope(500, _internal_error_detail(scope))
@@ -141,7 +143,8 @@ def _foreign_detail(scope: Scope, status: int, body: Any, raw: bytes) -> str:
         if isinstance(candidate, list):  # pydantic validation errors
             candidate = "; ".join(
                 f"{'.'.join(str(p) for p in item.get('loc', []))}: {item.get('msg', '')}"
-                if isinstance(item, dict) else str(item)
+                if isinstance(item, dict)
+                else str(item)
                 for item in candidate
             )
         message = str(candidate or "")

@@ -131,9 +131,8 @@ async def read_upload(request: Request, *, max_file_mb: int, body_timeout_s: flo
         f"(image and mask up to {max_file_mb}MB each)"
     )
     declared_length = request.headers.get("content-length")
-    if declared_length is not None and declared_length.isdigit():
-        if int(declared_length) > max_body_bytes:
-            raise too_large
+    if declared_length and declared_length.isdigit() and int(declared_length) > max_body_bytes:
+        raise too_large
 
     collector = _FormCollector(max_file_bytes, max_file_mb)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]

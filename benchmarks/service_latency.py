@@ -28,15 +28,17 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from runners.compositing import blend  # noqa: E402
-from runners.loading import load_inpainter  # noqa: E402
-from settings import Settings  # noqa: E402
-from tests.images import box_mask, encode, photo  # noqa: E402
-from tests.server import run_cli, service_env, start_service  # noqa: E402
+from runners.compositing import blend
+from runners.loading import load_inpainter
+from settings import Settings
+from tests.images import box_mask, encode, photo
+from tests.server import run_cli, service_env, start_service
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--size", type=int, default=1024, help="square image side, px")
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=1)
@@ -51,7 +53,10 @@ def main() -> None:
     mask = box_mask(side, side, (side // 8, side // 2, side * 7 // 8, side * 5 // 8))
     image_bytes = encode(pixels, "JPEG", quality=90)
     mask_bytes = encode(mask, "PNG")
-    files = {"image": ("photo.jpg", image_bytes, "image/jpeg"), "mask": ("mask.png", mask_bytes, "image/png")}
+    files = {
+        "image": ("photo.jpg", image_bytes, "image/jpeg"),
+        "mask": ("mask.png", mask_bytes, "image/png"),
+    }
 
     overrides = {"IOPAINT_MODEL": args.model}
     if args.weights:
@@ -62,8 +67,22 @@ def main() -> None:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         env = service_env(workdir, **overrides)
-        created = run_cli(env, "keys", "create", "--plan", "enterprise", "--name", "bench",
-                          "--rate", "100000", "--burst", "10000", "--quota", "10000000", "--json")
+        created = run_cli(
+            env,
+            "keys",
+            "create",
+            "--plan",
+            "enterprise",
+            "--name",
+            "bench",
+            "--rate",
+            "100000",
+            "--burst",
+            "10000",
+            "--quota",
+            "10000000",
+            "--json",
+        )
         key = json.loads(created)["key"]
         service = start_service(workdir, env)
         base_url = service.base_url
@@ -74,32 +93,52 @@ def main() -> None:
             warm.raise_for_status()
             model_name = warm.headers["x-model"]
             latencies, processing = run_requests(client, files, args.requests, args.concurrency)
-            health = health_under_load(base_url, client, files, args.concurrency) if args.concurrency > 1 else []
+            health = (
+                health_under_load(base_url, client, files, args.concurrency)
+                if args.concurrency > 1
+                else []
+            )
     finally:
         if service:
             service.stop()
 
     model_alone = time_model_alone(args, pixels, mask)
     e2e = statistics.median(latencies)
-    print(f"\n{side}x{side} JPEG, mask {100 * (mask > 0).mean():.1f}%, model {model_name}, "
-          f"{args.requests} requests, concurrency {args.concurrency}")
+    print(
+        f"\n{side}x{side} JPEG, mask {100 * (mask > 0).mean():.1f}%, model {model_name}, "
+        f"{args.requests} requests, concurrency {args.concurrency}"
+    )
     print(f"{'measure':<44}{'median s':>10}{'p90 s':>10}")
-    print(f"{'client latency (upload + processing)':<44}{e2e:>10.3f}{quantile(latencies, 0.9):>10.3f}")
-    print(f"{'server X-Processing-Time':<44}{statistics.median(processing):>10.3f}"
-          f"{quantile(processing, 0.9):>10.3f}")
+    print(
+        f"{'client latency (upload + processing)':<44}{e2e:>10.3f}{quantile(latencies, 0.9):>10.3f}"
+    )
+    print(
+        f"{'server X-Processing-Time':<44}{statistics.median(processing):>10.3f}"
+        f"{quantile(processing, 0.9):>10.3f}"
+    )
     print(f"{'model alone (same inpainter, in process)':<44}{model_alone:>10.3f}")
     overhead = e2e - model_alone
-    print(f"overhead = client latency - model alone = {overhead:.3f} s "
-          f"({100 * overhead / model_alone:.1f}% of the model time)")
+    print(
+        f"overhead = client latency - model alone = {overhead:.3f} s "
+        f"({100 * overhead / model_alone:.1f}% of the model time)"
+    )
     if args.concurrency > 1:
         wall = sum(latencies) / args.concurrency
-        print(f"throughput ~ {args.requests / wall:.3f} req/s; model alone {1 / model_alone:.3f} req/s")
+        print(
+            f"throughput ~ {args.requests / wall:.3f} req/s;",
+            f"model alone {1 / model_alone:.3f} req/s",
+        )
     if health:
-        print(f"health while {args.concurrency} requests in flight: median {1000 * statistics.median(health):.1f} ms, "
-              f"max {1000 * max(health):.1f} ms over {len(health)} probes")
+        print(
+            f"health while {args.concurrency} requests in flight:",
+            f"median {1000 * statistics.median(health):.1f} ms,",
+            f"max {1000 * max(health):.1f} ms over {len(health)} probes",
+        )
 
 
-def run_requests(client: httpx.Client, files: dict, count: int, concurrency: int) -> tuple[list[float], list[float]]:
+def run_requests(
+    client: httpx.Client, files: dict, count: int, concurrency: int
+) -> tuple[list[float], list[float]]:
     latencies: list[float] = []
     processing: list[float] = []
     lock = threading.Lock()
@@ -126,9 +165,13 @@ def run_requests(client: httpx.Client, files: dict, count: int, concurrency: int
     return latencies, processing
 
 
-def health_under_load(base_url: str, client: httpx.Client, files: dict, concurrency: int) -> list[float]:
-    load = [threading.Thread(target=lambda: client.post("/api/v1/remove-watermark", files=files))
-            for _ in range(concurrency)]
+def health_under_load(
+    base_url: str, client: httpx.Client, files: dict, concurrency: int
+) -> list[float]:
+    load = [
+        threading.Thread(target=lambda: client.post("/api/v1/remove-watermark", files=files))
+        for _ in range(concurrency)
+    ]
     for thread in load:
         thread.start()
     time.sleep(1.0)

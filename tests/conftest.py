@@ -21,8 +21,20 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def api_key(e2e_env: dict[str, str]) -> str:
     """A key whose plan never gets in the way of contract tests."""
     created = run_cli(
-        e2e_env, "keys", "create", "--plan", "enterprise", "--name", "contract-tests",
-        "--rate", "6000", "--burst", "1000", "--quota", "1000000", "--json",
+        e2e_env,
+        "keys",
+        "create",
+        "--plan",
+        "enterprise",
+        "--name",
+        "contract-tests",
+        "--rate",
+        "6000",
+        "--burst",
+        "1000",
+        "--quota",
+        "1000000",
+        "--json",
     )
     return str(json.loads(created)["key"])
 

@@ -12,13 +12,21 @@ def photo(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
     """A smooth RGB gradient with noise: compresses like a photo, never uniform."""
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:height, 0:width]
-    base = np.stack([xs * 255 // max(width - 1, 1), ys * 255 // max(height - 1, 1),
-                     (xs + ys) * 127 // max(width + height - 2, 1)], axis=-1)
+    base = np.stack(
+        [
+            xs * 255 // max(width - 1, 1),
+            ys * 255 // max(height - 1, 1),
+            (xs + ys) * 127 // max(width + height - 2, 1),
+        ],
+        axis=-1,
+    )
     noise = rng.integers(-12, 13, size=base.shape)
     return np.clip(base + noise, 0, 255).astype(np.uint8)
 
 
-def box_mask(width: int, height: int, box: tuple[int, int, int, int], value: int = 255) -> np.ndarray:
+def box_mask(
+    width: int, height: int, box: tuple[int, int, int, int], value: int = 255
+) -> np.ndarray:
     """Zeros with `value` inside ``box = (left, top, right, bottom)``."""
     mask = np.zeros((height, width), dtype=np.uint8)
     left, top, right, bottom = box

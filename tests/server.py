@@ -63,9 +63,21 @@ def start_service(workdir: Path, env: dict[str, str], port: int | None = None) -
     log_path = workdir / f"serve-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bentoml", "serve", "service:WatermarkRemoval",
-             "--port", str(port), "--host", "127.0.0.1"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "bentoml",
+                "serve",
+                "service:WatermarkRemoval",
+                "--port",
+                str(port),
+                "--host",
+                "127.0.0.1",
+            ],
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     service = RunningService(f"http://127.0.0.1:{port}", process, log_path)
@@ -87,8 +99,14 @@ def run_cli(env: dict[str, str], *args: str) -> str:
     """Run `iopaint-api ARGS` with `env`; its stdout, or fail with its output."""
     completed = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "cli.py"), *args],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"iopaint-api {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}")
+        raise RuntimeError(
+            f"iopaint-api {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}"
+        )
     return completed.stdout

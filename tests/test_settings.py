@@ -28,7 +28,9 @@ def test_settings_read_the_prefixed_environment(monkeypatch: pytest.MonkeyPatch)
     assert "secret" not in repr(settings)  # secrets never print
 
 
-def test_invalid_values_are_refused_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_invalid_values_are_refused_with_the_variable_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("IOPAINT_MODEL", "sdxl")
     with pytest.raises(ValidationError, match="model"):
         Settings()

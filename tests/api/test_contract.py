@@ -124,9 +124,18 @@ def test_missing_mask_is_a_clear_400(client: httpx.Client) -> None:
     [
         (b"", "Invalid image format: the image file is empty"),
         (b"just some text", "Invalid image format: cannot identify image file"),
-        (encode(photo(), "GIF"), "Invalid image format: GIF is not supported (use JPEG, PNG or WebP)"),
-        (encode(photo(), "BMP"), "Invalid image format: BMP is not supported (use JPEG, PNG or WebP)"),
-        (encode(photo(), "TIFF"), "Invalid image format: TIFF is not supported (use JPEG, PNG or WebP)"),
+        (
+            encode(photo(), "GIF"),
+            "Invalid image format: GIF is not supported (use JPEG, PNG or WebP)",
+        ),
+        (
+            encode(photo(), "BMP"),
+            "Invalid image format: BMP is not supported (use JPEG, PNG or WebP)",
+        ),
+        (
+            encode(photo(), "TIFF"),
+            "Invalid image format: TIFF is not supported (use JPEG, PNG or WebP)",
+        ),
     ],
 )
 def test_invalid_images_are_400(client: httpx.Client, data: bytes, detail: str) -> None:
@@ -142,15 +151,21 @@ def test_truncated_image_is_400(client: httpx.Client) -> None:
 
 def test_file_over_10mb_is_400_with_the_documented_wording(client: httpx.Client) -> None:
     oversized = encode(photo(), "PNG") + b"\0" * (10 * 1024 * 1024)
-    assert_error(client.post(ROUTE, files=upload(oversized)), 400, "Image too large. Max size: 10MB")
+    assert_error(
+        client.post(ROUTE, files=upload(oversized)), 400, "Image too large. Max size: 10MB"
+    )
 
 
 def test_dimension_over_4096_is_400(client: httpx.Client) -> None:
     wide = encode(np.zeros((2, 4100, 3), np.uint8), "PNG")
-    assert_error(client.post(ROUTE, files=upload(wide)), 400, "Image too large. Max dimension: 4096px")
+    assert_error(
+        client.post(ROUTE, files=upload(wide)), 400, "Image too large. Max dimension: 4096px"
+    )
 
 
-def test_body_far_over_the_limit_is_413_before_it_is_sent(service: RunningService, api_key: str) -> None:
+def test_body_far_over_the_limit_is_413_before_it_is_sent(
+    service: RunningService, api_key: str
+) -> None:
     host = urlsplit(service.base_url)
     head = (
         f"POST {ROUTE} HTTP/1.1\r\nHost: {host.netloc}\r\nX-API-Key: {api_key}\r\n"
@@ -168,7 +183,10 @@ def test_body_far_over_the_limit_is_413_before_it_is_sent(service: RunningServic
     ("files", "detail"),
     [
         ({"mask": ("m.png", b"x", "image/png")}, "Missing required form field 'image'"),
-        ({"file": ("a.jpg", b"x", "image/jpeg")}, "Unexpected form field 'file': send 'image' and optionally 'mask'"),
+        (
+            {"file": ("a.jpg", b"x", "image/jpeg")},
+            "Unexpected form field 'file': send 'image' and optionally 'mask'",
+        ),
     ],
 )
 def test_form_field_errors(client: httpx.Client, files: dict, detail: str) -> None:
@@ -198,7 +216,10 @@ def test_health_is_public_and_truthful(service: RunningService) -> None:
     response = httpx.get(f"{service.base_url}/api/v1/health")
     assert response.status_code == 200
     assert response.json() == {
-        "status": "healthy", "model": "opencv", "device": "cpu", "gpu_available": False,
+        "status": "healthy",
+        "model": "opencv",
+        "device": "cpu",
+        "gpu_available": False,
     }
 
 
@@ -225,7 +246,9 @@ def test_stats_count_remove_watermark_requests(client: httpx.Client) -> None:
     assert stats["total_processing_time"] > before["total_processing_time"]
 
 
-def test_health_answers_while_the_runner_is_saturated(service: RunningService, client: httpx.Client) -> None:
+def test_health_answers_while_the_runner_is_saturated(
+    service: RunningService, client: httpx.Client
+) -> None:
     """Four large requests in flight must not stall health (the model runs in its own process)."""
     big = encode(photo(1536, 1536, seed=1), "JPEG", quality=90)
     big_mask = encode(box_mask(1536, 1536, (150, 150, 1380, 1380)), "PNG")

@@ -36,10 +36,22 @@ def test_png_pixels_survive_exactly() -> None:
     [
         (b"", "Invalid image format: the image file is empty"),
         (b"hello, this is text", "Invalid image format: cannot identify image file"),
-        (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n", "Invalid image format: cannot identify image file"),
-        (encode(photo(20, 20), "GIF"), "Invalid image format: GIF is not supported (use JPEG, PNG or WebP)"),
-        (encode(photo(20, 20), "BMP"), "Invalid image format: BMP is not supported (use JPEG, PNG or WebP)"),
-        (encode(photo(20, 20), "TIFF"), "Invalid image format: TIFF is not supported (use JPEG, PNG or WebP)"),
+        (
+            b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n",
+            "Invalid image format: cannot identify image file",
+        ),
+        (
+            encode(photo(20, 20), "GIF"),
+            "Invalid image format: GIF is not supported (use JPEG, PNG or WebP)",
+        ),
+        (
+            encode(photo(20, 20), "BMP"),
+            "Invalid image format: BMP is not supported (use JPEG, PNG or WebP)",
+        ),
+        (
+            encode(photo(20, 20), "TIFF"),
+            "Invalid image format: TIFF is not supported (use JPEG, PNG or WebP)",
+        ),
     ],
 )
 def test_unsupported_or_unreadable_files_are_refused(data: bytes, detail: str) -> None:
@@ -59,10 +71,19 @@ def test_truncated_jpeg_is_refused() -> None:
 
 def _png_header_only(width: int, height: int) -> bytes:
     """A PNG whose header claims `width` x `height` but carries (almost) no pixel data."""
+
     def chunk(kind: bytes, body: bytes) -> bytes:
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize(("width", "height"), [(4097, 10), (10, 4097), (100000, 1), (60000, 60000)])
@@ -115,7 +136,9 @@ def test_rgba_keeps_its_alpha() -> None:
 
 
 def test_palette_with_transparency_gets_alpha() -> None:
-    palette_image = Image.fromarray(photo(16, 16)).convert("P", palette=Image.Palette.ADAPTIVE, colors=8)
+    palette_image = Image.fromarray(photo(16, 16)).convert(
+        "P", palette=Image.Palette.ADAPTIVE, colors=8
+    )
     palette_image.info["transparency"] = 0
     decoded = decode_image(encode(palette_image, "PNG", transparency=0), max_dimension=MAX)
     assert decoded.alpha is not None
@@ -144,7 +167,9 @@ def test_transparent_mask_pixels_count_as_keep() -> None:
     # White everywhere, but opaque only in the box: only the box is to be removed.
     rgba = np.full((10, 20, 4), 255, dtype=np.uint8)
     rgba[..., 3] = box_mask(20, 10, (5, 2, 15, 8))
-    mask = decode_mask(encode(Image.fromarray(rgba, "RGBA"), "PNG"), size=(20, 10), max_dimension=MAX)
+    mask = decode_mask(
+        encode(Image.fromarray(rgba, "RGBA"), "PNG"), size=(20, 10), max_dimension=MAX
+    )
     assert np.array_equal(mask, box_mask(20, 10, (5, 2, 15, 8)))
 
 

@@ -67,7 +67,9 @@ def test_the_service_serves_the_contract_file(service: RunningService) -> None:
 def test_live_responses_match_the_documented_schemas(
     service: RunningService, client: httpx.Client
 ) -> None:
-    schema_validator("HealthResponse").validate(httpx.get(f"{service.base_url}/api/v1/health").json())
+    schema_validator("HealthResponse").validate(
+        httpx.get(f"{service.base_url}/api/v1/health").json()
+    )
     schema_validator("StatsResponse").validate(client.get("/api/v1/stats").json())
     schema_validator("Error").validate(client.get("/api/v1/unknown").json())
     schema_validator("Error").validate(

@@ -65,11 +65,27 @@ def test_reference_postman_collection_passes(
     filled_path.write_text(json.dumps(collection))
 
     completed = subprocess.run(
-        [npx, "--yes", NEWMAN, "run", str(filled_path),
-         "--env-var", f"base_url={service.base_url}", "--env-var", f"api_key={api_key}",
-         "--reporters", "cli,json", "--reporter-json-export", str(tmp_path / "run.json"),
-         "--color", "off", "--disable-unicode"],
-        capture_output=True, text=True, timeout=300,
+        [
+            npx,
+            "--yes",
+            NEWMAN,
+            "run",
+            str(filled_path),
+            "--env-var",
+            f"base_url={service.base_url}",
+            "--env-var",
+            f"api_key={api_key}",
+            "--reporters",
+            "cli,json",
+            "--reporter-json-export",
+            str(tmp_path / "run.json"),
+            "--color",
+            "off",
+            "--disable-unicode",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     print(completed.stdout[-4000:])
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]

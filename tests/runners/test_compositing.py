@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from runners.compositing import blend, pack_job, unpack_job
@@ -45,7 +44,9 @@ def test_blend_rounds_to_nearest(original: int, inpainted: int, mask: int, expec
 
 def test_blend_refuses_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
-        blend(np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8))
+        blend(
+            np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8)
+        )
 
 
 @given(image=pixels, mask=masks)

@@ -13,7 +13,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+import aiohttp
+import httpx
 import numpy as np
+from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
 
 from api.errors import ServiceError, ServiceUnavailable
 from runners.compositing import blend, pack_job, unpack_job
@@ -38,6 +41,9 @@ class ModelUnreachable(ServiceUnavailable):
 
 class ProcessingFailed(ServiceError):
     """The model raised while processing a request (500)."""
+
+
+_TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError, aiohttp.ClientConnectionError)
 
 
 class InpaintingRunner(Protocol):
@@ -109,13 +115,11 @@ class RunnerClient:
 def _runner_errors() -> Iterator[None]:
     """Map every failure of a runner call onto the service's errors.
 
-    BentoML reports an overloaded batch queue as its ServiceUnavailable; a runner that
-    died or is still starting shows up as a connection error. Anything else the runner
-    raised is a processing failure.
+    BentoML reports a full batch queue as its ServiceUnavailable; a runner process that
+    died mid-request or is still starting shows up as a transport error of the HTTP
+    client underneath (httpx or aiohttp). Anything else the runner raised is a
+    processing failure of this request.
     """
-    from bentoml.exceptions import BentoMLException
-    from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
-
     try:
         yield
     except ServiceError:
@@ -124,30 +128,10 @@ def _runner_errors() -> Iterator[None]:
         raise ModelUnreachable(f"Model is busy, retry later ({_short(exc)})") from exc
     except TimeoutError as exc:
         raise ModelUnreachable("Model did not answer in time, retry later") from exc
-    except (ConnectionError, OSError) as exc:
+    except _TRANSPORT_ERRORS as exc:
         raise ModelUnreachable(f"Model runner unavailable, retry later ({_short(exc)})") from exc
-    except BentoMLException as exc:
-        if _looks_like_connection_failure(exc):
-            raise ModelUnreachable(f"Model runner unavailable ({_short(exc)})") from exc
-        raise ProcessingFailed(f"Processing failed: {_short(exc)}") from exc
     except Exception as exc:
-        if _looks_like_connection_failure(exc):
-            raise ModelUnreachable(f"Model runner unavailable ({_short(exc)})") from exc
         raise ProcessingFailed(f"Processing failed: {_short(exc)}") from exc
-
-
-def _looks_like_connection_failure(exc: BaseException) -> bool:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        name = type(current).__name__
-        if isinstance(current, (ConnectionError, TimeoutError)) or any(
-            word in name for word in ("Connect", "Timeout", "Network", "RemoteProtocol")
-        ):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def _short(exc: BaseException) -> str:

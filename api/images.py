@@ -89,37 +89,41 @@ def _open_checked(
     formats: dict[str, str] | None,
     what: str = "image",
 ) -> Image.Image:
-    """Open, check format and dimensions from the header, then decode the pixels."""
+    """Open, check format and dimensions from the header, then decode the pixels.
+
+    `what` ("image" or "mask") names the upload in every error, so a client sending
+    both knows which file was wrong.
+    """
+    invalid = f"Invalid {what} format"
+    too_large = f"{what.capitalize()} too large. Max dimension: {max_dimension}px"
     if not data:
-        raise BadRequest(f"Invalid image format: the {what} file is empty")
+        raise BadRequest(f"{invalid}: the {what} file is empty")
     try:
         with warnings.catch_warnings():
             # Pillow warns (rather than raises) on some malformed files; treat that as a failure.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             picture = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise BadRequest("Invalid image format: cannot identify image file") from None
+        raise BadRequest(f"{invalid}: cannot identify image file") from None
     except Image.DecompressionBombError:
         # Pillow refuses at open beyond ~179M pixels, which is always over our dimension limit.
-        raise BadRequest(f"Image too large. Max dimension: {max_dimension}px") from None
+        raise BadRequest(too_large) from None
     except (*_DECODE_ERRORS, Image.DecompressionBombWarning) as exc:
-        raise BadRequest(f"Invalid image format: {_describe(exc)}") from None
+        raise BadRequest(f"{invalid}: {_describe(exc)}") from None
 
     if formats is not None and picture.format not in formats:
-        raise BadRequest(
-            f"Invalid image format: {picture.format} is not supported (use JPEG, PNG or WebP)"
-        )
+        raise BadRequest(f"{invalid}: {picture.format} is not supported (use JPEG, PNG or WebP)")
     width, height = picture.size
     if width > max_dimension or height > max_dimension:
-        raise BadRequest(f"Image too large. Max dimension: {max_dimension}px")
+        raise BadRequest(too_large)
     if width == 0 or height == 0:
-        raise BadRequest(f"Invalid image format: the {what} has no pixels")
+        raise BadRequest(f"{invalid}: the {what} has no pixels")
     if picture.format != "MPO" and getattr(picture, "n_frames", 1) > 1:
-        raise BadRequest("Invalid image format: animated images are not supported")
+        raise BadRequest(f"{invalid}: animated images are not supported")
     try:
         picture.load()
     except _DECODE_ERRORS as exc:
-        raise BadRequest(f"Invalid image format: {_describe(exc)}") from None
+        raise BadRequest(f"{invalid}: {_describe(exc)}") from None
     return picture
 
 

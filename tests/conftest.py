@@ -14,7 +14,10 @@ from tests.server import RunningService, run_cli, service_env, start_service
 
 @pytest.fixture(scope="session")
 def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    return service_env(tmp_path_factory.mktemp("e2e"))
+    workdir = tmp_path_factory.mktemp("e2e")
+    scratch = workdir / "tmp"  # the service's TMPDIR: hostile-input tests check it stays empty
+    scratch.mkdir()
+    return service_env(workdir, IOPAINT_BODY_TIMEOUT_S="3", TMPDIR=str(scratch))
 
 
 @pytest.fixture(scope="session")

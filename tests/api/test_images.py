@@ -174,8 +174,9 @@ def test_transparent_mask_pixels_count_as_keep() -> None:
 
 
 def test_mask_that_is_not_an_image_is_refused() -> None:
-    with pytest.raises(BadRequest, match="cannot identify image file"):
+    with pytest.raises(BadRequest) as caught:
         decode_mask(b"not an image", size=(10, 10), max_dimension=MAX)
+    assert caught.value.detail == "Invalid mask format: cannot identify image file"
 
 
 def test_png_output_round_trips_rgb_and_alpha() -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from auth.cli import keys_app
 from settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -23,6 +24,9 @@ app = typer.Typer(help="Operate the watermark-removal API.", no_args_is_help=Tru
 @app.callback()
 def main() -> None:
     """Operate the watermark-removal API (settings come from IOPAINT_* variables)."""
+
+
+app.add_typer(keys_app, name="keys", help="API keys and plans.")
 
 
 @app.command()

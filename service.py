@@ -11,11 +11,11 @@
 from __future__ import annotations
 
 import bentoml
-from auth.accounts import open_accounts
-from auth.middleware import AccountsMiddleware
 
 from api.app import create_app
 from api.middleware import ErrorEnvelopeMiddleware, RequestIdMiddleware
+from auth.accounts import open_accounts
+from auth.middleware import AccountsMiddleware
 from runners.client import RunnerClient
 from runners.inpainting import Inpainting
 from settings import get_settings
@@ -41,6 +41,11 @@ api_app = create_app(
 @bentoml.asgi_app(api_app, path="/")
 class WatermarkRemoval:
     inpainting = bentoml.depends(Inpainting)
+
+    @bentoml.on_shutdown
+    async def close_accounts(self) -> None:
+        # Flushes usage counted while the store was unreachable, so none is lost on stop.
+        await accounts.aclose()
 
 
 WatermarkRemoval.add_asgi_middleware(RequestIdMiddleware)

@@ -70,6 +70,20 @@ class Settings(BaseSettings):
         None, description="Redis for keys, limits and usage; unset: embedded SQLite store."
     )
     data_dir: Path = Field(Path("var"), description="Where the embedded store keeps its files.")
+    redis_key_prefix: str = Field(
+        "iopaint:", min_length=1, description="Prefix of every Redis key the service writes."
+    )
+    store_timeout_s: float = Field(
+        0.5, gt=0, description="Longest wait on the accounts store before treating it as down."
+    )
+    key_cache_minutes: float = Field(
+        15.0,
+        ge=0,
+        description="A key verified this recently keeps working while the store is down.",
+    )
+    rotation_grace_hours: float = Field(
+        24.0, ge=0, description="Default time an old key keeps working after `keys rotate`."
+    )
     stats_enabled: bool = Field(True, description="`false`: GET /api/v1/stats answers 404.")
 
 

@@ -24,10 +24,18 @@ def blend(original: np.ndarray, inpainted: np.ndarray, mask: np.ndarray) -> np.n
             f"shapes differ: original {original.shape}, inpainted {inpainted.shape}, "
             f"mask {mask.shape}"
         )
-    weight = mask.astype(np.uint32)[..., None]
-    mixed = inpainted.astype(np.uint32) * weight + original.astype(np.uint32) * (255 - weight)
+    out = original.copy()
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        return out
+    # Arithmetic only inside the mask's bounding box: watermarks are usually a small share.
+    window = np.s_[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    weight = mask[window].astype(np.uint32)[..., None]
+    mixed = inpainted[window].astype(np.uint32) * weight
+    mixed += original[window].astype(np.uint32) * (255 - weight)
     # +127 then floor-divide rounds to nearest; at weight 0 or 255 it is exact.
-    return ((mixed + 127) // 255).astype(np.uint8)
+    out[window] = ((mixed + 127) // 255).astype(np.uint8)
+    return out
 
 
 def pack_job(image: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -1,0 +1,224 @@
+"""`iopaint-api keys ...`: API keys and plans, in the store the service uses.
+
+    keys create --plan basic --name acme [--json] [--test]
+    keys create --plan enterprise --name bigco --rate 600 --burst 100 --quota 1000000
+    keys list [--json]
+    keys revoke sk_live_AbCd1234
+    keys rotate sk_live_AbCd1234 [--grace 24h]
+    keys set-plan sk_live_AbCd1234 pro
+
+The store comes from the settings: Redis when IOPAINT_REDIS_URL is set, else the embedded
+SQLite file under IOPAINT_DATA_DIR. A new key is printed once and never stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import typer
+
+from auth.key_admin import CreatedKey, KeyAdmin, KeyAdminError
+from auth.plans import (
+    ENTERPRISE,
+    PLAN_NAMES,
+    Plan,
+    QuotaPeriod,
+    UnknownPlan,
+    enterprise_plan,
+    resolve_plan,
+)
+from auth.store import KeyRecord, StoreUnavailable, open_store
+from settings import get_settings
+
+T = TypeVar("T")
+
+keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+RATE_OPTION = typer.Option(None, help="Enterprise: requests per minute (refill rate).")
+BURST_OPTION = typer.Option(None, help="Enterprise: bucket capacity (burst).")
+QUOTA_OPTION = typer.Option(None, help="Enterprise: requests per quota period.")
+PERIOD_OPTION = typer.Option("month", help="Enterprise: quota period, day or month.")
+
+
+@keys_app.command()
+def create(
+    name: str = typer.Option(..., help="Who the key is for (shown in listings)."),
+    plan: str = typer.Option("free", help=f"One of: {', '.join(PLAN_NAMES)}."),
+    test: bool = typer.Option(False, "--test", help="Issue an sk_test_ key."),
+    rate: float | None = RATE_OPTION,
+    burst: int | None = BURST_OPTION,
+    quota: int | None = QUOTA_OPTION,
+    quota_period: str = PERIOD_OPTION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (includes the key)."),
+) -> None:
+    """Create a key and print it once."""
+    chosen = _plan(plan, rate, burst, quota, quota_period)
+    created = _run(
+        lambda admin: admin.create(name=name, plan=chosen, environment="test" if test else "live")
+    )
+    _print_created(created, as_json, f"Created a {chosen.name} key for {name}.")
+
+
+@keys_app.command("list")
+def list_keys(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Every key: prefix, name, plan, created, last used, revoked."""
+    keys = _run(lambda admin: admin.list())
+    if as_json:
+        typer.echo(json.dumps([_describe(key) for key in keys], indent=2))
+        return
+    columns = ("PREFIX", "NAME", "PLAN", "CREATED", "LAST USED", "REVOKED")
+    rows = [columns]
+    for key in keys:
+        rows.append(
+            (
+                key.current_prefix,
+                key.name,
+                key.plan_name,
+                _when(key.created_at),
+                _when(key.last_used_at),
+                _when(key.revoked_at),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(columns))]
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
+    for key in keys:
+        for secret in key.secrets:
+            if secret.expires_at is not None:
+                ends = _when(secret.expires_at)
+                typer.echo(f"{secret.prefix} (old secret of {key.name}) stops at {ends}")
+
+
+@keys_app.command()
+def revoke(
+    prefix: str = typer.Argument(..., help="Display prefix, e.g. sk_live_AbCd1234."),
+) -> None:
+    """Stop a key (every secret of it) at once."""
+    key = _run(lambda admin: admin.revoke(prefix))
+    typer.echo(f"Revoked {key.name}'s key ({prefix}).")
+
+
+@keys_app.command()
+def rotate(
+    prefix: str = typer.Argument(..., help="Display prefix of the key to rotate."),
+    grace: str | None = typer.Option(
+        None, help="How long the old key keeps working: 90s, 30m, 24h, 7d (default: setting)."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (includes the key)."),
+) -> None:
+    """Issue a new key with the same plan, limits and usage; the old one ends after --grace."""
+    grace_seconds = (
+        _duration(grace) if grace is not None else get_settings().rotation_grace_hours * 3600
+    )
+    created = _run(lambda admin: admin.rotate(prefix, grace_seconds=grace_seconds))
+    _print_created(
+        created,
+        as_json,
+        f"Rotated {created.record.name}'s key; {prefix} keeps working until "
+        f"{_when(created.record.created_at + grace_seconds)}.",
+    )
+
+
+@keys_app.command("set-plan")
+def set_plan(
+    prefix: str = typer.Argument(..., help="Display prefix of the key."),
+    plan: str = typer.Argument(..., help=f"One of: {', '.join(PLAN_NAMES)}."),
+    rate: float | None = RATE_OPTION,
+    burst: int | None = BURST_OPTION,
+    quota: int | None = QUOTA_OPTION,
+    quota_period: str = PERIOD_OPTION,
+) -> None:
+    """Move a key to another plan (its usage so far stays)."""
+    chosen = _plan(plan, rate, burst, quota, quota_period)
+    key = _run(lambda admin: admin.set_plan(prefix, chosen))
+    typer.echo(f"{key.name}'s key ({prefix}) is now on {key.plan_name}.")
+
+
+def _run(action: Callable[[KeyAdmin], Awaitable[T]]) -> T:
+    async def run() -> T:
+        store = open_store(get_settings())
+        try:
+            return await action(KeyAdmin(store))
+        finally:
+            await store.aclose()
+
+    try:
+        return asyncio.run(run())
+    except (KeyAdminError, StoreUnavailable) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+
+
+def _plan(
+    name: str, rate: float | None, burst: int | None, quota: int | None, quota_period: str
+) -> Plan:
+    custom = (rate, burst, quota)
+    try:
+        if name != ENTERPRISE:
+            if any(value is not None for value in custom):
+                raise typer.BadParameter("--rate/--burst/--quota are for enterprise keys only")
+            return resolve_plan(name)
+        if rate is None or burst is None or quota is None:
+            raise typer.BadParameter("an enterprise key needs --rate, --burst and --quota")
+        if quota_period not in ("day", "month"):
+            raise typer.BadParameter("--quota-period is day or month")
+        period: QuotaPeriod = "day" if quota_period == "day" else "month"
+        return enterprise_plan(rate_per_minute=rate, burst=burst, quota=quota, quota_period=period)
+    except (UnknownPlan, ValueError) as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def _duration(text: str) -> float:
+    match = _DURATION.match(text.strip())
+    if match is None:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 30m, 24h or 7d")
+    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+
+
+def _print_created(created: CreatedKey, as_json: bool, headline: str) -> None:
+    if as_json:
+        typer.echo(json.dumps({"key": created.key, **_describe(created.record)}, indent=2))
+        return
+    typer.echo(headline)
+    typer.echo("Copy the key now; it cannot be shown again:")
+    typer.echo(created.key)
+
+
+def _describe(key: KeyRecord) -> dict[str, Any]:
+    plan = key.plan
+    return {
+        "key_id": key.key_id,
+        "prefix": key.current_prefix,
+        "name": key.name,
+        "plan": plan.name,
+        "rate_per_minute": plan.rate_per_minute,
+        "burst": plan.burst,
+        "quota": plan.quota,
+        "quota_period": plan.quota_period,
+        "environment": key.environment,
+        "created_at": _iso(key.created_at),
+        "last_used_at": _iso(key.last_used_at),
+        "revoked_at": _iso(key.revoked_at),
+        "secrets": [
+            {"prefix": secret.prefix, "expires_at": _iso(secret.expires_at)}
+            for secret in key.secrets
+        ],
+    }
+
+
+def _when(moment: float | None) -> str:
+    if moment is None:
+        return "-"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _iso(moment: float | None) -> str | None:
+    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()

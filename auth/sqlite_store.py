@@ -1,0 +1,387 @@
+"""The embedded accounts store: one SQLite file, shared by every worker process of a machine.
+
+- WAL journal: readers never wait for the writer.
+- Every read-modify-write runs in `BEGIN IMMEDIATE`, which takes the write lock up front, so
+  two processes admitting for the same key serialise instead of both reading the old bucket.
+- `busy_timeout` makes a process wait for that lock instead of failing at once.
+- sqlite3 blocks, so calls run on one thread per store (its connection lives there),
+  keeping the event loop free.
+- Time is this machine's clock (injectable for tests), the same for all its processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from auth.plans import ENTERPRISE, Plan, quota_window
+from auth.store import (
+    Credential,
+    DuplicatePrefix,
+    KeyRecord,
+    Secret,
+    StoreUnavailable,
+    Usage,
+    UsageDelta,
+)
+from auth.token_bucket import Bucket, BucketState, Decision, Quota, decide
+
+T = TypeVar("T")
+
+# Expired secrets are kept as rows but read as absent, as Redis forgets them with their TTL.
+_UNEXPIRED = "(expires_at IS NULL OR expires_at > ?)"
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS keys (
+    key_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    plan TEXT NOT NULL,
+    rate_per_minute REAL,  -- rate, burst, quota, quota_period: enterprise keys only
+    burst INTEGER,
+    quota INTEGER,
+    quota_period TEXT,
+    environment TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_used_at REAL,
+    revoked_at REAL
+);
+CREATE TABLE IF NOT EXISTS secrets (
+    prefix TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL REFERENCES keys(key_id),
+    digest TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS secrets_by_key ON secrets(key_id);
+CREATE TABLE IF NOT EXISTS buckets (
+    key_id TEXT PRIMARY KEY,
+    tokens REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS quotas (
+    key_id TEXT PRIMARY KEY,
+    period TEXT NOT NULL,
+    used INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage (
+    key_id TEXT PRIMARY KEY,
+    total INTEGER NOT NULL DEFAULT 0,
+    success INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    processing_seconds REAL NOT NULL DEFAULT 0,
+    rate_limited INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+
+class SqliteStore:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        timeout_s: float = 0.5,
+        busy_timeout_s: float = 5.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.path = path
+        self.clock = clock
+        # Lock waits are normal under load (many processes); `timeout_s` only bounds how
+        # long the event loop waits before calling the store down.
+        self._busy_timeout_ms = int(max(busy_timeout_s, timeout_s) * 1000)
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._connection: sqlite3.Connection | None = None
+
+    # --- plumbing ---------------------------------------------------------------------------
+
+    async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, partial(self._call, operation))
+
+    def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            return operation(self._connect())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Autocommit mode: transactions are the explicit BEGIN IMMEDIATE below.
+            connection = sqlite3.connect(self.path, isolation_level=None)
+            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL survives application crashes; only an OS crash can lose the
+            # last transactions, an acceptable risk for counters.
+            connection.execute("PRAGMA synchronous = NORMAL")
+            with _write(connection):
+                # Not executescript(): it would COMMIT this transaction before running.
+                for statement in SCHEMA.split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+            self._connection = connection
+        return self._connection
+
+    async def aclose(self) -> None:
+        def close(connection: sqlite3.Connection) -> None:
+            connection.close()
+            self._connection = None
+
+        if self._connection is not None:
+            await self._run(close)
+        self._executor.shutdown(wait=True)
+
+    # --- keys -------------------------------------------------------------------------------
+
+    async def add_key(self, key: KeyRecord, secret: Secret) -> None:
+        def add(connection: sqlite3.Connection) -> None:
+            custom = key.custom_limits
+            with _write(connection):
+                _refuse_taken_prefix(connection, secret.prefix)
+                connection.execute(
+                    "INSERT INTO keys (key_id, name, plan, rate_per_minute, burst, quota,"
+                    " quota_period, environment, created_at, last_used_at, revoked_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        key.key_id,
+                        key.name,
+                        key.plan_name,
+                        custom.rate_per_minute if custom else None,
+                        custom.burst if custom else None,
+                        custom.quota if custom else None,
+                        custom.quota_period if custom else None,
+                        key.environment,
+                        key.created_at,
+                        key.last_used_at,
+                        key.revoked_at,
+                    ),
+                )
+                _insert_secret(connection, secret)
+
+        await self._run(add)
+
+    async def add_secret(self, secret: Secret, *, retire_others_at: float) -> None:
+        def add(connection: sqlite3.Connection) -> None:
+            with _write(connection):
+                _refuse_taken_prefix(connection, secret.prefix)
+                connection.execute(
+                    "UPDATE secrets SET expires_at = ? WHERE key_id = ?"
+                    " AND (expires_at IS NULL OR expires_at > ?)",
+                    (retire_others_at, secret.key_id, retire_others_at),
+                )
+                _insert_secret(connection, secret)
+
+        await self._run(add)
+
+    async def find(self, prefix: str) -> Credential | None:
+        def find(connection: sqlite3.Connection) -> Credential | None:
+            row = connection.execute(
+                "SELECT prefix, key_id, digest, created_at, expires_at FROM secrets"
+                f" WHERE prefix = ? AND {_UNEXPIRED}",
+                (prefix, self.clock()),
+            ).fetchone()
+            if row is None:
+                return None
+            secret = Secret(*row)
+            key = _read_keys(connection, self.clock(), key_id=secret.key_id, with_secrets=False)
+            return Credential(secret, key[0]) if key else None
+
+        return await self._run(find)
+
+    async def get_key(self, key_id: str) -> KeyRecord | None:
+        def get(connection: sqlite3.Connection) -> KeyRecord | None:
+            keys = _read_keys(connection, self.clock(), key_id=key_id)
+            return keys[0] if keys else None
+
+        return await self._run(get)
+
+    async def list_keys(self) -> list[KeyRecord]:
+        return await self._run(lambda connection: _read_keys(connection, self.clock()))
+
+    async def revoke(self, key_id: str, *, at: float) -> None:
+        await self._update_key("UPDATE keys SET revoked_at = ? WHERE key_id = ?", (at, key_id))
+
+    async def set_plan(self, key_id: str, plan: Plan) -> None:
+        custom = plan.name == ENTERPRISE
+        await self._update_key(
+            "UPDATE keys SET plan = ?, rate_per_minute = ?, burst = ?, quota = ?,"
+            " quota_period = ? WHERE key_id = ?",
+            (
+                plan.name,
+                plan.rate_per_minute if custom else None,
+                plan.burst if custom else None,
+                plan.quota if custom else None,
+                plan.quota_period if custom else None,
+                key_id,
+            ),
+        )
+
+    async def touch(self, key_id: str, *, at: float) -> None:
+        await self._update_key("UPDATE keys SET last_used_at = ? WHERE key_id = ?", (at, key_id))
+
+    async def _update_key(self, statement: str, parameters: tuple[Any, ...]) -> None:
+        def update(connection: sqlite3.Connection) -> None:
+            with _write(connection):
+                connection.execute(statement, parameters)
+
+        await self._run(update)
+
+    # --- limits and usage -------------------------------------------------------------------
+
+    async def limit(self, key_id: str, plan: Plan, *, spend: bool) -> Decision:
+        bucket = Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second)
+
+        def limit(connection: sqlite3.Connection) -> Decision:
+            now = self.clock()
+            window = quota_window(now, plan.quota_period)
+            transaction = _write(connection) if spend else _read(connection)
+            with transaction:
+                row = connection.execute(
+                    "SELECT tokens, updated_at FROM buckets WHERE key_id = ?", (key_id,)
+                ).fetchone()
+                state = BucketState(*row) if row else None
+                used = _quota_used(connection, key_id, window.tag)
+                outcome = decide(
+                    state, bucket, Quota(used, plan.quota, window.resets_at), now, spend=spend
+                )
+                if spend and outcome.decision.allowed:
+                    connection.execute(
+                        "INSERT INTO buckets (key_id, tokens, updated_at) VALUES (?, ?, ?)"
+                        " ON CONFLICT (key_id) DO UPDATE"
+                        " SET tokens = excluded.tokens, updated_at = excluded.updated_at",
+                        (key_id, outcome.bucket.tokens, outcome.bucket.updated_at),
+                    )
+                    _set_quota_used(connection, key_id, window.tag, outcome.quota_used)
+                elif spend:
+                    _add_usage(connection, key_id, "rate_limited = rate_limited + 1", ())
+            return outcome.decision
+
+        return await self._run(limit)
+
+    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta) -> None:
+        def add(connection: sqlite3.Connection) -> None:
+            with _write(connection):
+                _add_usage(
+                    connection,
+                    key_id,
+                    "total = total + ?, success = success + ?, failed = failed + ?,"
+                    " processing_seconds = processing_seconds + ?",
+                    (delta.total, delta.success, delta.failed, delta.processing_seconds),
+                )
+                if delta.quota_spent:
+                    window = quota_window(self.clock(), plan.quota_period)
+                    used = _quota_used(connection, key_id, window.tag)
+                    _set_quota_used(connection, key_id, window.tag, used + delta.quota_spent)
+
+        await self._run(add)
+
+    async def usage(self, key_id: str) -> Usage:
+        def read(connection: sqlite3.Connection) -> Usage:
+            row = connection.execute(
+                "SELECT total, success, failed, processing_seconds, rate_limited FROM usage"
+                " WHERE key_id = ?",
+                (key_id,),
+            ).fetchone()
+            return Usage(*row) if row else Usage()
+
+        return await self._run(read)
+
+
+@contextmanager
+def _write(connection: sqlite3.Connection) -> Iterator[None]:
+    """A transaction holding the write lock from its first statement."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        connection.execute("ROLLBACK")
+        raise
+    connection.execute("COMMIT")
+
+
+@contextmanager
+def _read(connection: sqlite3.Connection) -> Iterator[None]:
+    """A consistent snapshot across several SELECTs."""
+    connection.execute("BEGIN DEFERRED")
+    try:
+        yield
+    finally:
+        connection.execute("COMMIT")
+
+
+def _refuse_taken_prefix(connection: sqlite3.Connection, prefix: str) -> None:
+    if connection.execute("SELECT 1 FROM secrets WHERE prefix = ?", (prefix,)).fetchone():
+        raise DuplicatePrefix(prefix)
+
+
+def _insert_secret(connection: sqlite3.Connection, secret: Secret) -> None:
+    connection.execute(
+        "INSERT INTO secrets (prefix, key_id, digest, created_at, expires_at)"
+        " VALUES (?, ?, ?, ?, ?)",
+        (secret.prefix, secret.key_id, secret.digest, secret.created_at, secret.expires_at),
+    )
+
+
+def _read_keys(
+    connection: sqlite3.Connection,
+    now: float,
+    *,
+    key_id: str | None = None,
+    with_secrets: bool = True,
+) -> list[KeyRecord]:
+    """Keys (one, or all), with their unexpired secrets unless told otherwise."""
+    columns = (
+        "SELECT key_id, name, plan, rate_per_minute, burst, quota, quota_period, environment,"
+        " created_at, last_used_at, revoked_at FROM keys"
+    )
+    if key_id is None:
+        rows = connection.execute(f"{columns} ORDER BY created_at, key_id").fetchall()
+    else:
+        rows = connection.execute(f"{columns} WHERE key_id = ?", (key_id,)).fetchall()
+    keys = []
+    for row in rows:
+        found_id, name, plan, rate, burst, quota, period, environment, created, used, revoked = row
+        secrets: tuple[Secret, ...] = ()
+        if with_secrets:
+            secrets = tuple(
+                Secret(*secret_row)
+                for secret_row in connection.execute(
+                    "SELECT prefix, key_id, digest, created_at, expires_at FROM secrets"
+                    f" WHERE key_id = ? AND {_UNEXPIRED} ORDER BY created_at",
+                    (found_id, now),
+                )
+            )
+        custom = Plan(plan, rate, burst, quota, period) if rate is not None else None
+        keys.append(
+            KeyRecord(found_id, name, plan, custom, environment, created, used, revoked, secrets)
+        )
+    return keys
+
+
+def _quota_used(connection: sqlite3.Connection, key_id: str, period: str) -> int:
+    row = connection.execute(
+        "SELECT used FROM quotas WHERE key_id = ? AND period = ?", (key_id, period)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _set_quota_used(connection: sqlite3.Connection, key_id: str, period: str, used: int) -> None:
+    # One row per key: a new period replaces the old one, so the table never grows.
+    connection.execute(
+        "INSERT INTO quotas (key_id, period, used) VALUES (?, ?, ?) ON CONFLICT (key_id)"
+        " DO UPDATE SET period = excluded.period, used = excluded.used",
+        (key_id, period, used),
+    )
+
+
+def _add_usage(
+    connection: sqlite3.Connection, key_id: str, assignments: str, parameters: tuple[Any, ...]
+) -> None:
+    connection.execute("INSERT OR IGNORE INTO usage (key_id) VALUES (?)", (key_id,))
+    connection.execute(f"UPDATE usage SET {assignments} WHERE key_id = ?", (*parameters, key_id))

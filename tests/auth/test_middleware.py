@@ -1,0 +1,201 @@
+"""The middleware around a tiny Starlette app: which paths need keys, headers, bodies, counts.
+
+Requests go in-process through `httpx.ASGITransport` (Starlette 1.x's TestClient wants the
+separate `httpx2` package).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import anyio
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
+
+from api.errors import ServiceError
+from auth.accounts import Accounts
+from auth.key_admin import KeyAdmin
+from auth.middleware import AccountsMiddleware
+from auth.plans import PLANS
+from auth.store import Store
+
+ROUTE = "/api/v1/remove-watermark"
+
+pytestmark = pytest.mark.anyio
+
+
+def tiny_app(accounts: Accounts) -> AccountsMiddleware:
+    async def remove_watermark(request: Request) -> Response:
+        if "crash" in request.query_params:
+            raise RuntimeError("the model fell over")
+        status = int(request.query_params.get("status", "200"))
+        headers = {"X-Processing-Time": "0.250"} if status == 200 else {}
+        return Response(b"png", status_code=status, headers=headers)
+
+    async def stats(request: Request) -> JSONResponse:
+        return JSONResponse(await accounts.stats(request.state.account))
+
+    async def public(request: Request) -> JSONResponse:
+        return JSONResponse({"account": "account" in request.scope.get("state", {})})
+
+    async def service_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ServiceError)
+        return exc.to_response()
+
+    app = Starlette(
+        routes=[
+            Route(ROUTE, remove_watermark, methods=["POST"]),
+            Route("/api/v1/stats", stats),
+            Route("/api/v1/health", public),
+            Route("/api/v1/openapi.json", public),
+            Route("/livez", public),
+            Route("/metrics", public),
+        ],
+        exception_handlers={ServiceError: service_error},  # as api/app.py does
+    )
+    return AccountsMiddleware(app, accounts=accounts)
+
+
+@pytest.fixture
+async def client(store: Store) -> AsyncIterator[httpx.AsyncClient]:
+    accounts = Accounts(store)
+    # raise_app_exceptions=False: a crashing route must still be counted, as in production.
+    transport = httpx.ASGITransport(app=tiny_app(accounts), raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def free_key(admin: KeyAdmin) -> str:
+    return (await admin.create(name="acme", plan=PLANS["free"])).key
+
+
+def assert_error(response: httpx.Response, status: int, detail: str) -> None:
+    assert response.status_code == status
+    assert response.json() == {
+        "error": {401: "Unauthorized", 429: "Too Many Requests", 503: "Service Unavailable"}[
+            status
+        ],
+        "detail": detail,
+        "status_code": status,
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/v1/health", "/api/v1/openapi.json", "/livez", "/metrics"])
+async def test_public_paths_need_no_key(client: httpx.AsyncClient, path: str) -> None:
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.json() == {"account": False}
+    assert "X-RateLimit-Limit" not in response.headers
+
+
+async def test_missing_and_invalid_keys_get_the_documented_401(client: httpx.AsyncClient) -> None:
+    assert_error(await client.post(ROUTE), 401, "Missing API Key. Please provide X-API-Key header.")
+    assert_error(
+        await client.get("/api/v1/stats"), 401, "Missing API Key. Please provide X-API-Key header."
+    )
+    invalid = await client.get("/api/v1/stats", headers={"X-API-Key": "sk_live_nope"})
+    assert_error(invalid, 401, "Invalid API Key")
+    assert "X-RateLimit-Limit" not in invalid.headers
+    # Unknown routes under /api/v1/ are not a way around authentication.
+    assert (await client.get("/api/v1/anything")).status_code == 401
+
+
+async def test_every_authenticated_response_carries_the_rate_limit_headers(
+    client: httpx.AsyncClient, free_key: str
+) -> None:
+    headers = {"X-API-Key": free_key}
+    first = await client.post(ROUTE, headers=headers)
+    assert first.status_code == 200
+    assert first.headers["X-RateLimit-Limit"] == "5"
+    assert first.headers["X-RateLimit-Remaining"] == "4"
+    assert int(first.headers["X-RateLimit-Reset"]) > 0
+    assert "Retry-After" not in first.headers
+    stats = await client.get("/api/v1/stats", headers=headers)
+    assert stats.headers["X-RateLimit-Remaining"] == "4"  # reading spends nothing
+    failed = await client.post(f"{ROUTE}?status=400", headers=headers)
+    assert failed.status_code == 400
+    assert failed.headers["X-RateLimit-Remaining"] == "3"
+
+
+async def test_the_sixth_request_is_429_with_retry_after(
+    client: httpx.AsyncClient, free_key: str
+) -> None:
+    headers = {"X-API-Key": free_key}
+    for _ in range(5):
+        assert (await client.post(ROUTE, headers=headers)).status_code == 200
+    refused = await client.post(ROUTE, headers=headers)
+    assert refused.status_code == 429
+    assert refused.json()["detail"].startswith("Rate limit exceeded. Please try again later.")
+    assert refused.headers["Retry-After"] in {"29", "30"}
+    assert refused.headers["X-RateLimit-Remaining"] == "0"
+    assert refused.headers["X-RateLimit-Limit"] == "5"
+    assert int(refused.headers["X-RateLimit-Reset"]) > 0
+    stats = await client.get("/api/v1/stats", headers=headers)
+    assert stats.status_code == 200
+    assert stats.headers["X-RateLimit-Remaining"] == "0"
+    assert "Retry-After" not in stats.headers  # only a refusal says when to retry
+
+
+async def test_stats_count_every_admitted_outcome(client: httpx.AsyncClient, free_key: str) -> None:
+    headers = {"X-API-Key": free_key}
+    assert (await client.post(ROUTE, headers=headers)).status_code == 200
+    assert (await client.post(f"{ROUTE}?status=400", headers=headers)).status_code == 400
+    assert (await client.post(f"{ROUTE}?crash=1", headers=headers)).status_code == 500
+    assert (await client.post(ROUTE, headers=headers)).status_code == 200
+    assert (await client.post(ROUTE, headers=headers)).status_code == 200
+    assert (await client.post(ROUTE, headers=headers)).status_code == 429
+    stats = (await client.get("/api/v1/stats", headers=headers)).json()
+    assert stats == {
+        "total": 5,
+        "success": 3,
+        "failed": 2,
+        "total_processing_time": 0.75,
+        "avg_processing_time": 0.25,
+        "plan": "free",
+        "quota": {
+            "used": 5,
+            "limit": 10,
+            "period": "day",
+            "resets_at": stats["quota"]["resets_at"],
+        },
+        "rate_limited": 1,
+    }
+
+
+async def test_a_request_cancelled_mid_way_still_counts_as_failed(
+    store: Store, admin: KeyAdmin
+) -> None:
+    accounts = Accounts(store)
+    key = (await admin.create(name="acme", plan=PLANS["free"])).key
+    started = anyio.Event()
+
+    async def hanging_app(scope: Scope, receive: Receive, send: Send) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: Message) -> None:
+        raise AssertionError("nothing is sent")
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": ROUTE,
+        "headers": [(b"x-api-key", key.encode())],
+    }
+    async with anyio.create_task_group() as requests:
+        requests.start_soon(
+            AccountsMiddleware(hanging_app, accounts=accounts), scope, receive, send
+        )
+        await started.wait()
+        requests.cancel_scope.cancel()  # the client hung up
+    stats = await accounts.stats(await accounts.authenticate(key))
+    assert (stats["total"], stats["success"], stats["failed"]) == (1, 0, 1)

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import bentoml
 
 from api.app import create_app
@@ -21,6 +23,8 @@ from runners.inpainting import Inpainting
 from settings import get_settings
 
 settings = get_settings()
+for package in ("api", "auth", "runners"):
+    logging.getLogger(package).setLevel(settings.log_level.upper())
 accounts = open_accounts(settings)
 api_app = create_app(
     runner=RunnerClient(
@@ -35,6 +39,7 @@ api_app = create_app(
 @bentoml.service(
     name="watermark-removal",
     http={"port": settings.port},
+    workers=settings.http_workers,
     # The runner enforces its own deadline; this outer one only catches what slips past it.
     traffic={"timeout": settings.request_timeout_s + 60},
 )

@@ -23,7 +23,10 @@ class Settings(BaseSettings):
     # --- serving -------------------------------------------------------------------------
     port: int = Field(8080, description="HTTP port of `iopaint-api serve`.")
     host: str = Field("0.0.0.0", description="Interface `iopaint-api serve` binds to.")
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Level of the service's own loggers (api, auth, runners)."
+    )
+    http_workers: int = Field(1, gt=0, description="HTTP worker processes (the model has its own).")
 
     # --- uploads ---------------------------------------------------------------------------
     max_upload_mb: int = Field(10, gt=0, description="Largest accepted image or mask file, MB.")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -135,10 +136,16 @@ class Accounts:
             processing_seconds=processing_seconds if succeeded else 0.0,
         )
         await self._flush_buffered_usage()
+        receipt = uuid.uuid4().hex
         try:
-            await self._use_store(lambda: self.store.add_usage(account.key_id, account.plan, delta))
-        except StoreUnavailable:
+            await self._use_store(
+                lambda: self.store.add_usage(account.key_id, account.plan, delta, receipt=receipt)
+            )
+        except StoreResting:
             self.fallback.buffer_usage(account.key_id, account.plan, delta)
+        except StoreUnavailable:
+            # Sent, but no answer: it may have landed, so it is retried under its receipt.
+            self.fallback.buffer_usage(account.key_id, account.plan, delta, receipt=receipt)
 
     async def stats(self, account: Account) -> dict[str, Any]:
         await self._flush_buffered_usage()
@@ -173,10 +180,7 @@ class Accounts:
         if self.fallback.has_buffered_usage:
             logger.error(
                 "Closing with usage the accounts store never received: %s",
-                {
-                    key_id: delta
-                    for key_id, (_, delta) in self.fallback.take_buffered_usage().items()
-                },
+                {pending.key_id: pending.delta for pending in self.fallback.take_buffered_usage()},
             )
         await self.store.aclose()
 
@@ -209,18 +213,28 @@ class Accounts:
     async def _flush_buffered_usage(self) -> None:
         if not self.fallback.has_buffered_usage or self.fallback.store_resting(self.clock()):
             return
-        for key_id, (plan, delta) in self.fallback.take_buffered_usage().items():
+        for pending in self.fallback.take_buffered_usage():
             try:
-                await self._use_store(partial(self.store.add_usage, key_id, plan, delta))
+                await self._use_store(
+                    partial(
+                        self.store.add_usage,
+                        pending.key_id,
+                        pending.plan,
+                        pending.delta,
+                        receipt=pending.receipt,
+                    )
+                )
             except StoreUnavailable:
-                self.fallback.buffer_usage(key_id, plan, delta)
+                self.fallback.buffer_usage(
+                    pending.key_id, pending.plan, pending.delta, receipt=pending.receipt
+                )
             else:
-                logger.info("Stored usage buffered during an outage for key %s", key_id)
+                logger.info("Stored usage buffered during an outage for key %s", pending.key_id)
 
     async def _use_store(self, operation: Callable[[], Awaitable[T]]) -> T:
         """Every store call goes through here: the one place outages are noticed."""
         if self.fallback.store_resting(self.clock()):
-            raise StoreUnavailable("accounts store failed moments ago")
+            raise StoreResting("accounts store failed moments ago")
         try:
             result = await operation()
         except StoreUnavailable as exc:
@@ -228,6 +242,10 @@ class Accounts:
             raise
         self.fallback.store_answered(self.clock())
         return result
+
+
+class StoreResting(StoreUnavailable):
+    """The store failed moments ago, so this call was not even sent."""
 
 
 def _refusal_detail(decision: Decision, plan: Plan) -> str:

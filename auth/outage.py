@@ -15,6 +15,7 @@ costs one timeout per interval instead of one per call.
 from __future__ import annotations
 
 import logging
+import uuid
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 RETRY_INTERVAL_S = 1.0
+
+
+@dataclass(frozen=True)
+class PendingUsage:
+    key_id: str
+    plan: Plan
+    delta: UsageDelta
+    receipt: str
 
 
 @dataclass(frozen=True)
@@ -50,7 +59,8 @@ class OutageFallback:
         self._down_since: float | None = None
         self._verified: dict[str, _Verified] = {}  # by key digest
         self._limits: dict[str, _KnownLimits] = {}  # by key id
-        self._buffered: dict[str, tuple[Plan, UsageDelta]] = {}  # by key id
+        self._unsent: dict[str, tuple[Plan, UsageDelta]] = {}  # by key id, merged
+        self._in_doubt: list[PendingUsage] = []  # sent, answer lost: retried with its receipt
 
     # --- store health -----------------------------------------------------------------------
 
@@ -120,15 +130,28 @@ class OutageFallback:
 
     # --- usage ------------------------------------------------------------------------------
 
-    def buffer_usage(self, key_id: str, plan: Plan, delta: UsageDelta) -> None:
-        _, pending = self._buffered.get(key_id, (plan, UsageDelta()))
-        self._buffered[key_id] = (plan, pending + delta)
+    def buffer_usage(
+        self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str | None = None
+    ) -> None:
+        """Keep usage for later. `receipt`: the write was sent and may have landed, so it is
+        retried under the same receipt (the store ignores it if it did land); without one,
+        it was never sent and merges with the key's other unsent usage."""
+        if receipt is not None:
+            self._in_doubt.append(PendingUsage(key_id, plan, delta, receipt))
+            return
+        _, pending = self._unsent.get(key_id, (plan, UsageDelta()))
+        self._unsent[key_id] = (plan, pending + delta)
 
-    def take_buffered_usage(self) -> dict[str, tuple[Plan, UsageDelta]]:
+    def take_buffered_usage(self) -> list[PendingUsage]:
         """Everything buffered, removed from the buffer; give back what could not be stored."""
-        buffered, self._buffered = self._buffered, {}
-        return buffered
+        unsent, self._unsent = self._unsent, {}
+        in_doubt, self._in_doubt = self._in_doubt, []
+        fresh = [
+            PendingUsage(key_id, plan, delta, uuid.uuid4().hex)
+            for key_id, (plan, delta) in unsent.items()
+        ]
+        return in_doubt + fresh
 
     @property
     def has_buffered_usage(self) -> bool:
-        return bool(self._buffered)
+        return bool(self._unsent or self._in_doubt)

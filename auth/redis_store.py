@@ -30,6 +30,7 @@ from redis.exceptions import NoScriptError, RedisError
 
 from auth.plans import ENTERPRISE, Plan
 from auth.store import (
+    RECEIPT_TTL_SECONDS,
     USAGE_TTL_SECONDS,
     Credential,
     DuplicatePrefix,
@@ -214,20 +215,22 @@ class RedisStore:
             quota=Quota(used=int(used), limit=plan.quota, resets_at=int(resets_at)),
         )
 
-    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta) -> None:
-        usage_key = self._limit_keys(key_id)[2]
-        with _wrap_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.hincrby(usage_key, "total", delta.total)
-                pipe.hincrby(usage_key, "success", delta.success)
-                pipe.hincrby(usage_key, "failed", delta.failed)
-                pipe.hincrbyfloat(usage_key, "processing_seconds", delta.processing_seconds)
-                pipe.expire(usage_key, USAGE_TTL_SECONDS)
-                await pipe.execute()
-        if delta.quota_spent:
-            # Not in the transaction above: if this fails the counts are already in, and the
-            # caller retries the whole delta; quota charged twice beats quota never charged.
-            await self._run_limit_script(key_id, plan, "charge", charge=delta.quota_spent)
+    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str) -> None:
+        # One script call: counters, quota charge and receipt change together or not at all.
+        await self._run_limit_script(
+            key_id,
+            plan,
+            "record",
+            charge=delta.quota_spent,
+            receipt_key=f"{self.prefix}receipt:{{{key_id}}}:{receipt}",
+            counts=[
+                delta.total,
+                delta.success,
+                delta.failed,
+                repr(delta.processing_seconds),
+                RECEIPT_TTL_SECONDS,
+            ],
+        )
 
     async def usage(self, key_id: str) -> Usage:
         with _wrap_errors():
@@ -241,9 +244,16 @@ class RedisStore:
         )
 
     async def _run_limit_script(
-        self, key_id: str, plan: Plan, mode: str, *, charge: int = 0
+        self,
+        key_id: str,
+        plan: Plan,
+        mode: str,
+        *,
+        charge: int = 0,
+        receipt_key: str | None = None,
+        counts: list[int | str] | None = None,
     ) -> list[Any]:
-        keys = self._limit_keys(key_id)
+        keys = self._limit_keys(key_id) + ([receipt_key] if receipt_key else [])
         arguments = [
             mode,
             plan.burst,
@@ -252,6 +262,7 @@ class RedisStore:
             plan.quota_period,
             charge,
             USAGE_TTL_SECONDS,
+            *(counts or []),
         ]
         with _wrap_errors():
             if self._script_sha is None:

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 from auth.plans import ENTERPRISE, Plan, quota_window
 from auth.store import (
+    RECEIPT_TTL_SECONDS,
     Credential,
     DuplicatePrefix,
     KeyRecord,
@@ -78,6 +79,11 @@ CREATE TABLE IF NOT EXISTS usage (
     processing_seconds REAL NOT NULL DEFAULT 0,
     rate_limited INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS usage_receipts (
+    receipt TEXT PRIMARY KEY,
+    recorded_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS usage_receipts_by_age ON usage_receipts(recorded_at);
 """
 
 
@@ -264,9 +270,19 @@ class SqliteStore:
 
         return await self._run(limit)
 
-    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta) -> None:
+    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str) -> None:
         def add(connection: sqlite3.Connection) -> None:
+            now = self.clock()
             with _write(connection):
+                connection.execute(
+                    "DELETE FROM usage_receipts WHERE recorded_at < ?", (now - RECEIPT_TTL_SECONDS,)
+                )
+                inserted = connection.execute(
+                    "INSERT OR IGNORE INTO usage_receipts (receipt, recorded_at) VALUES (?, ?)",
+                    (receipt, now),
+                ).rowcount
+                if not inserted:
+                    return  # recorded already: this is a retry
                 _add_usage(
                     connection,
                     key_id,
@@ -275,7 +291,7 @@ class SqliteStore:
                     (delta.total, delta.success, delta.failed, delta.processing_seconds),
                 )
                 if delta.quota_spent:
-                    window = quota_window(self.clock(), plan.quota_period)
+                    window = quota_window(now, plan.quota_period)
                     used = _quota_used(connection, key_id, window.tag)
                     _set_quota_used(connection, key_id, window.tag, used + delta.quota_spent)
 

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 # Lifetime usage counters in Redis carry a TTL like every key, renewed on each write: a key
 # unused for this long loses its statistics, nothing else.
 USAGE_TTL_SECONDS = 400 * 86400
+# A usage write carries a receipt so that a retry after a lost reply is not counted twice.
+# Receipts are kept this long: an outage longer than that can double-count the one or two
+# writes that were in flight when it began.
+RECEIPT_TTL_SECONDS = 3600
 
 
 class StoreError(Exception):
@@ -145,9 +149,9 @@ class Store(Protocol):
         `spend`, an admitted request takes a token and a unit of quota and a refused one
         counts in `rate_limited`; without, nothing changes."""
 
-    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta) -> None:
+    async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str) -> None:
         """Add `delta` to the key's counters (and `quota_spent` to its current quota period),
-        in one atomic step."""
+        in one atomic step, at most once per `receipt`."""
 
     async def usage(self, key_id: str) -> Usage: ...
 

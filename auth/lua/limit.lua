@@ -6,8 +6,10 @@
 -- KEYS[1] bucket hash {tokens, ts}     absent = full bucket; expires once it would be full
 -- KEYS[2] quota hash  {period, used}   a different period tag means a new, empty period
 -- KEYS[3] usage hash  {rate_limited,…} lifetime counters; a long TTL, renewed on write
--- ARGV: mode ("admit" | "peek" | "charge"), capacity, refill per second, quota limit,
---       quota period ("day" | "month"), charge count, usage TTL seconds
+-- KEYS[4] receipt      ("record" only) present = that usage was recorded already
+-- ARGV: mode ("admit" | "peek" | "record"), capacity, refill per second, quota limit,
+--       quota period ("day" | "month"), quota to charge, usage TTL seconds,
+--       and for "record": total, success, failed, processing seconds, receipt TTL seconds
 -- Returns: {allowed 0/1, reason ("" | "rate" | "quota"), tokens (string), now (string),
 --           quota used, quota resets_at}
 
@@ -72,10 +74,21 @@ local function write_quota()
   redis.call('EXPIREAT', quota_key, resets_at + 3600)
 end
 
-if mode == 'charge' then
-  -- Requests admitted while Redis was unreachable: they count against the quota now.
-  used = used + charge
-  write_quota()
+if mode == 'record' then
+  -- At most once per receipt: a write retried because its reply was lost changes nothing.
+  if not redis.call('SET', KEYS[4], '1', 'NX', 'EX', tonumber(ARGV[12])) then
+    return {0, '', '0', string.format('%.6f', now), used, resets_at}
+  end
+  redis.call('HINCRBY', usage_key, 'total', ARGV[8])
+  redis.call('HINCRBY', usage_key, 'success', ARGV[9])
+  redis.call('HINCRBY', usage_key, 'failed', ARGV[10])
+  redis.call('HINCRBYFLOAT', usage_key, 'processing_seconds', ARGV[11])
+  redis.call('EXPIRE', usage_key, usage_ttl)
+  if charge > 0 then
+    -- Requests admitted while the store was unreachable count against the quota now.
+    used = used + charge
+    write_quota()
+  end
   return {1, '', '0', string.format('%.6f', now), used, resets_at}
 end
 

@@ -218,3 +218,36 @@ async def test_unknown_keys_get_503_when_the_store_is_down() -> None:
     with pytest.raises(ServiceUnavailable) as refused:
         await accounts.authenticate(generate_key().key)
     assert "Retry-After" in refused.value.headers
+
+
+class AnswerLostStore:
+    """Applies the first usage write, then fails as if its reply were lost on the way back."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.lost_once = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def add_usage(self, *args: Any, **kwargs: Any) -> None:
+        await self.inner.add_usage(*args, **kwargs)
+        if not self.lost_once:
+            self.lost_once = True
+            raise StoreUnavailable("connection reset after the write")
+
+
+async def test_a_write_whose_answer_was_lost_is_not_counted_twice(
+    clocked_store: SqliteStore, clock: FakeClock
+) -> None:
+    admin = KeyAdmin(clocked_store, clock=clock)
+    flaky = AnswerLostStore(clocked_store)
+    accounts = Accounts(flaky, clock=clock)  # type: ignore[arg-type]
+    account = await accounts.authenticate((await admin.create(name="a", plan=FREE)).key)
+    await accounts.admit(account)
+    await accounts.record(account, succeeded=True, processing_seconds=1.0)  # applied, "lost"
+    clock.advance(5)  # past the pause after a store failure: the buffer is flushed now
+    await accounts.admit(account)
+    await accounts.record(account, succeeded=True, processing_seconds=1.0)
+    stats = await accounts.stats(account)
+    assert (stats["total"], stats["success"], stats["total_processing_time"]) == (2, 2, 2.0)

@@ -201,16 +201,32 @@ async def test_fifty_parallel_admits_on_a_fresh_free_key_admit_exactly_five(
 
 async def test_usage_counters_add_up(store: Store) -> None:
     assert (await store.usage("k")).total == 0
-    await store.add_usage("k", FREE, UsageDelta(total=1, success=1, processing_seconds=1.25))
-    await store.add_usage("k", FREE, UsageDelta(total=2, failed=2))
+    await store.add_usage(
+        "k", FREE, UsageDelta(total=1, success=1, processing_seconds=1.25), receipt="r1"
+    )
+    await store.add_usage("k", FREE, UsageDelta(total=2, failed=2), receipt="r2")
     usage = await store.usage("k")
     assert (usage.total, usage.success, usage.failed) == (3, 1, 2)
     assert usage.processing_seconds == pytest.approx(1.25)
 
 
+async def test_a_usage_write_retried_under_its_receipt_counts_once(store: Store) -> None:
+    """A retry after a lost reply must not count twice, quota charge included."""
+    delta = UsageDelta(total=1, success=1, processing_seconds=0.5, quota_spent=1)
+    for _ in range(3):
+        await store.add_usage("k", QUOTA_OF_TEN, delta, receipt="same-receipt")
+    await store.add_usage("k", QUOTA_OF_TEN, delta, receipt="another-receipt")
+    usage = await store.usage("k")
+    assert (usage.total, usage.success) == (2, 2)
+    assert usage.processing_seconds == pytest.approx(1.0)
+    assert (await store.limit("k", QUOTA_OF_TEN, spend=False)).quota.used == 2
+
+
 async def test_quota_spent_blind_is_charged_to_the_current_period(store: Store) -> None:
     await store.limit("k", QUOTA_OF_TEN, spend=True)
-    await store.add_usage("k", QUOTA_OF_TEN, UsageDelta(total=3, success=3, quota_spent=3))
+    await store.add_usage(
+        "k", QUOTA_OF_TEN, UsageDelta(total=3, success=3, quota_spent=3), receipt="blind"
+    )
     assert (await store.limit("k", QUOTA_OF_TEN, spend=False)).quota.used == 4
 
 

@@ -56,6 +56,7 @@ def test_schemathesis_finds_no_server_errors_and_no_undocumented_shapes(
         capture_output=True,
         text=True,
         timeout=420,
+        cwd=tmp_path,
     )
     print(completed.stdout[-6000:])
     assert completed.returncode == 0, completed.stdout[-8000:] + completed.stderr[-2000:]

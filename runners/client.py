@@ -132,7 +132,9 @@ async def _once_more_on_dropped_connection(call: Callable[[], Awaitable[Any]]) -
     started = time.monotonic()
     try:
         return await call()
-    except _TRANSPORT_ERRORS as exc:
+    except Exception as exc:
+        if not _is_transport_failure(exc):
+            raise
         if time.monotonic() - started > _STALE_CONNECTION_WINDOW_S:
             raise
         logger.info("Runner connection was stale (%s); sending the call again", _short(exc))
@@ -156,10 +158,20 @@ def _runner_errors() -> Iterator[None]:
         raise ModelUnreachable(f"Model is busy, retry later ({_short(exc)})") from exc
     except TimeoutError as exc:
         raise ModelUnreachable("Model did not answer in time, retry later") from exc
-    except _TRANSPORT_ERRORS as exc:
-        raise ModelUnreachable(f"Model runner unavailable, retry later ({_short(exc)})") from exc
     except Exception as exc:
+        if _is_transport_failure(exc):
+            detail = f"Model runner unavailable, retry later ({_short(exc)})"
+            raise ModelUnreachable(detail) from exc
         raise ProcessingFailed(f"Processing failed: {_short(exc)}") from exc
+
+
+def _is_transport_failure(exc: BaseException) -> bool:
+    """The connection to the runner failed, as opposed to the runner failing the call."""
+    if isinstance(exc, _TRANSPORT_ERRORS):
+        return True
+    # aiohttp's response reader raises a bare RuntimeError when its connection is closed
+    # under it (as BentoML does when it rotates its connection pool).
+    return type(exc) is RuntimeError and str(exc).startswith("Connection closed")
 
 
 def _short(exc: BaseException) -> str:

@@ -23,6 +23,11 @@ _settings = get_settings()
     name="inpainting",
     workers=1,
     traffic={"timeout": _settings.request_timeout_s + 30},
+    # BentoML's client for this service replaces its connection pool every `max_requests`
+    # calls or `max_age` seconds (defaults 100 and 300) and closes the old pool with calls
+    # still in flight on it, which fail. One runner per replica gains nothing from
+    # rotating connections, so rotate rarely.
+    runner_connection={"max_requests": 1_000_000, "max_age": 86_400.0},
 )
 class Inpainting:
     def __init__(self) -> None:

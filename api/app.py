@@ -23,6 +23,7 @@ from starlette.routing import Route
 
 from api.errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, error_response
 from api.images import decode_image, decode_mask, encode_png
+from api.middleware import request_id_of
 from api.openapi import load_contract
 from api.uploads import read_upload
 from runners.client import InpaintingRunner, ModelStatus
@@ -91,7 +92,8 @@ class WatermarkApi:
         elapsed = time.perf_counter() - started
         width, height = image.size
         logger.info(
-            "remove-watermark %dx%d mask=%.1f%% model=%s %.3fs",
+            "remove-watermark request=%s %dx%d mask=%.1f%% model=%s %.3fs",
+            request_id_of(request.scope),
             width,
             height,
             100.0 * float((mask > 0).mean()),
@@ -158,7 +160,13 @@ def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Setti
 
 async def _service_error(request: Request, exc: ServiceError) -> Response:
     if exc.status_code >= 500:
-        logger.error("%s %s failed: %s", request.method, request.url.path, exc.detail)
+        logger.error(
+            "%s %s failed (request %s): %s",
+            request.method,
+            request.url.path,
+            request_id_of(request.scope),
+            exc.detail,
+        )
     return exc.to_response()
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import statistics
 import sys
 import tempfile
@@ -32,7 +31,7 @@ from runners.compositing import blend
 from runners.loading import load_inpainter
 from settings import Settings
 from tests.images import box_mask, encode, photo
-from tests.server import run_cli, service_env, start_service
+from tests.server import UNLIMITED, create_key, service_env, start_service
 
 
 def main() -> None:
@@ -67,23 +66,7 @@ def main() -> None:
     else:
         workdir = Path(tempfile.mkdtemp(prefix="bench-"))
         env = service_env(workdir, **overrides)
-        created = run_cli(
-            env,
-            "keys",
-            "create",
-            "--plan",
-            "enterprise",
-            "--name",
-            "bench",
-            "--rate",
-            "100000",
-            "--burst",
-            "10000",
-            "--quota",
-            "10000000",
-            "--json",
-        )
-        key = json.loads(created)["key"]
+        key = create_key(env, plan="enterprise", name="bench", limits=UNLIMITED)
         service = start_service(workdir, env)
         base_url = service.base_url
 

@@ -56,7 +56,13 @@ LOAD_TESTS = Path(__file__).resolve().parent
 PROJECT_ROOT = LOAD_TESTS.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from tests.server import RunningService, run_cli, service_env, start_service  # noqa: E402
+from tests.server import (  # noqa: E402
+    UNLIMITED,
+    RunningService,
+    create_key,
+    service_env,
+    start_service,
+)
 
 PROFILES: dict[str, dict[str, Any]] = {
     # Enough to see every route, status and the free plan's 429s; short enough to repeat.
@@ -73,11 +79,11 @@ MIN_MINUTES_FOR_VERDICT = 4.0
 """Second halves shorter than this are reported but not judged: warm-up noise dominates."""
 
 # The enterprise key must never be the bottleneck: far above what 2 cores can serve.
-KEY_PLANS: list[tuple[str, list[str]]] = [
-    ("enterprise", ["--rate", "100000", "--burst", "10000", "--quota", "100000000"]),
-    ("basic", []),
-    ("pro", []),
-    ("free", []),
+KEY_PLANS: list[tuple[str, tuple[str, ...]]] = [
+    ("enterprise", UNLIMITED),
+    ("basic", ()),
+    ("pro", ()),
+    ("free", ()),
 ]
 
 NAME_REMOVE = "/api/v1/remove-watermark"
@@ -139,13 +145,10 @@ def seconds(run_time: str) -> float:
 
 
 def create_keys(env: dict[str, str]) -> dict[str, str]:
-    keys = {}
-    for plan, limits in KEY_PLANS:
-        created = run_cli(
-            env, "keys", "create", "--plan", plan, "--name", f"load-{plan}", *limits, "--json"
-        )
-        keys[plan] = json.loads(created)["key"]
-    return keys
+    return {
+        plan: create_key(env, plan=plan, name=f"load-{plan}", limits=limits)
+        for plan, limits in KEY_PLANS
+    }
 
 
 @dataclass

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.server import RunningService, run_cli, service_env, start_service
+from tests.server import UNLIMITED, RunningService, create_key, service_env, start_service
 
 
 @pytest.fixture(scope="session")
@@ -23,23 +22,7 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def api_key(e2e_env: dict[str, str]) -> str:
     """A key whose plan never gets in the way of contract tests."""
-    created = run_cli(
-        e2e_env,
-        "keys",
-        "create",
-        "--plan",
-        "enterprise",
-        "--name",
-        "contract-tests",
-        "--rate",
-        "6000",
-        "--burst",
-        "1000",
-        "--quota",
-        "1000000",
-        "--json",
-    )
-    return str(json.loads(created)["key"])
+    return create_key(e2e_env, plan="enterprise", name="contract-tests", limits=UNLIMITED)
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -110,3 +111,13 @@ def run_cli(env: dict[str, str], *args: str) -> str:
             f"iopaint-api {' '.join(args)} failed:\n{completed.stdout}{completed.stderr}"
         )
     return completed.stdout
+
+
+UNLIMITED = ("--rate", "100000", "--burst", "10000", "--quota", "100000000")
+"""Enterprise limits no test or benchmark reaches, for traffic that must never see 429."""
+
+
+def create_key(env: dict[str, str], *, plan: str, name: str, limits: tuple[str, ...] = ()) -> str:
+    """A new API key made by `iopaint-api keys create` in the stores `env` points at."""
+    created = run_cli(env, "keys", "create", "--plan", plan, "--name", name, *limits, "--json")
+    return str(json.loads(created)["key"])

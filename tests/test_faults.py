@@ -5,7 +5,6 @@ Each test starts its own `bentoml serve` (the faults would disturb the shared on
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from tests.images import box_mask, encode, photo
-from tests.server import RunningService, run_cli, service_env, start_service
+from tests.server import UNLIMITED, RunningService, create_key, service_env, start_service
 
 pytestmark = pytest.mark.e2e
 
@@ -36,24 +35,9 @@ def own_service(
 ) -> Iterator[tuple[RunningService, str]]:
     overrides: dict[str, str] = getattr(request, "param", {})
     env = service_env(tmp_path, **overrides)
-    created = run_cli(
-        env,
-        "keys",
-        "create",
-        "--plan",
-        "enterprise",
-        "--name",
-        "faults",
-        "--rate",
-        "6000",
-        "--burst",
-        "1000",
-        "--quota",
-        "100000",
-        "--json",
-    )
+    key = create_key(env, plan="enterprise", name="faults", limits=UNLIMITED)
     service = start_service(tmp_path, env)
-    yield service, json.loads(created)["key"]
+    yield service, key
     service.stop()
 
 

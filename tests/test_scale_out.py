@@ -6,7 +6,6 @@ Each test starts its own `bentoml serve` instances (and `redis-server`, never th
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections import Counter
@@ -19,7 +18,7 @@ import pytest
 
 from tests.auth.redis_server import REDIS_BINARY, RedisServer
 from tests.images import box_mask, encode, photo
-from tests.server import RunningService, run_cli, service_env, start_service
+from tests.server import UNLIMITED, RunningService, create_key, service_env, start_service
 
 pytestmark = [
     pytest.mark.e2e,
@@ -32,12 +31,6 @@ SMALL = {
     "image": ("a.png", encode(photo(64, 48), "PNG"), "image/png"),
     "mask": ("m.png", encode(box_mask(64, 48, (4, 4, 20, 20)), "PNG"), "image/png"),
 }
-
-
-def create_key(env: dict[str, str], *args: str) -> str:
-    return str(
-        json.loads(run_cli(env, "keys", "create", "--name", "scale", "--json", *args))["key"]
-    )
 
 
 def start_all(workdirs_and_envs: list[tuple[Path, dict[str, str]]]) -> list[RunningService]:
@@ -80,7 +73,7 @@ def test_two_instances_on_one_redis_share_one_limit_and_one_set_of_stats(
         (tmp_path / name, service_env(tmp_path / name, IOPAINT_REDIS_URL=redis.url))
         for name in ("a", "b")
     ]
-    key = create_key(envs[0][1], "--plan", "free")
+    key = create_key(envs[0][1], plan="free", name="scale")
     services = start_all(envs)
     try:
         urls = [service.base_url for service in services]
@@ -98,7 +91,7 @@ def test_two_instances_on_one_redis_share_one_limit_and_one_set_of_stats(
 
 def test_embedded_store_holds_the_limit_across_two_http_workers(tmp_path: Path) -> None:
     env = service_env(tmp_path, IOPAINT_HTTP_WORKERS="2")
-    key = create_key(env, "--plan", "free")
+    key = create_key(env, plan="free", name="workers")
     service = start_service(tmp_path, env)
     try:
         assert_exactly_five_admitted(asyncio.run(burst([service.base_url], key, 50)))
@@ -112,9 +105,7 @@ def test_redis_killed_under_load_then_restarted_loses_no_count(
     tmp_path: Path, redis: RedisServer
 ) -> None:
     env = service_env(tmp_path, IOPAINT_REDIS_URL=redis.url)
-    key = create_key(
-        env, "--plan", "enterprise", "--rate", "6000", "--burst", "1000", "--quota", "100000"
-    )
+    key = create_key(env, plan="enterprise", name="outage", limits=UNLIMITED)
     service = start_service(tmp_path, env)
     statuses: list[int] = []
     slowest = 0.0

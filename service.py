@@ -14,6 +14,7 @@ import logging
 
 import bentoml
 
+from api.allocator import limit_heap_fragmentation
 from api.app import create_app
 from api.middleware import ErrorEnvelopeMiddleware, RequestIdMiddleware
 from auth.accounts import open_accounts
@@ -23,6 +24,7 @@ from runners.inpainting import Inpainting
 from settings import get_settings
 
 settings = get_settings()
+limit_heap_fragmentation()  # runs in every worker process, which each import this file
 for package in ("api", "auth", "runners"):
     logging.getLogger(package).setLevel(settings.log_level.upper())
 accounts = open_accounts(settings)

@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from auth.cli import keys_app
+from runners.cli import models_app
 from settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parent
@@ -27,6 +28,7 @@ def main() -> None:
 
 
 app.add_typer(keys_app, name="keys", help="API keys and plans.")
+app.add_typer(models_app, name="models", help="LaMa weights: import, export, list, where.")
 
 
 @app.command()

@@ -49,6 +49,18 @@ class Settings(BaseSettings):
         None, description="Path or URL of LaMa weights (TorchScript .pt or LaMa best.ckpt)."
     )
     lama_config: str = Field("big-lama", description="Architecture of the LaMa weights.")
+    lama_download: bool = Field(
+        True,
+        description="Download big-lama.pt into IOPaint's cache when no weights are found.",
+    )
+    lama_download_url: str = Field(
+        "https://github.com/Sanster/models/releases/download/add_big_lama/big-lama.pt",
+        description="Where that download comes from (IOPaint's official file by default).",
+    )
+    lama_download_md5: str = Field(
+        "e3aa4aaa15225a33ec84f9f4bc47e500",
+        description="md5 the downloaded file must have; a mismatch deletes it.",
+    )
     device: DeviceChoice = Field("auto", description="`auto`: CUDA when available, else CPU.")
     cpu_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: cores).")
     hd_strategy: HdStrategyChoice = Field(
@@ -62,7 +74,7 @@ class Settings(BaseSettings):
 
     # --- adaptive batching (runner) ---------------------------------------------------------
     max_batch_size: int | None = Field(
-        None, gt=0, description="Largest batch the runner forms (default: 1 on CPU, 8 on CUDA)."
+        None, gt=0, description="Largest batch the runner forms (default: 2 on CPU, 8 on CUDA)."
     )
     max_latency_ms: int = Field(
         600_000, gt=0, description="Queueing + compute budget per request before 503."

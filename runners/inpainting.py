@@ -10,13 +10,26 @@ import logging
 
 import bentoml
 import numpy as np
+from bentoml.models import BentoModel
 
 from runners.client import describe, run_jobs
+from runners.lama.store import MODEL_NAME
 from runners.loading import default_max_batch_size, gpu_available, load_inpainter
 from settings import get_settings
 
 logger = logging.getLogger(__name__)
 _settings = get_settings()
+
+
+def _imported_lama() -> BentoModel | None:
+    """`lama:latest` once `iopaint-api models import` stored it, else None.
+
+    Declared, BentoML records the model in a Bento at build time and `containerize`
+    copies it into the image. Undeclared when absent: BentoML would otherwise look for it
+    remotely and fail the build of an image meant to serve OpenCV.
+    """
+    reference = BentoModel(f"{MODEL_NAME}:latest")
+    return reference if reference.stored is not None else None
 
 
 @bentoml.service(
@@ -30,6 +43,8 @@ _settings = get_settings()
     runner_connection={"max_requests": 1_000_000, "max_age": 86_400.0},
 )
 class Inpainting:
+    lama_model = _imported_lama()
+
     def __init__(self) -> None:
         self.inpainter = load_inpainter(get_settings())
         self.gpu_available = gpu_available()

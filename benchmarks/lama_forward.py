@@ -1,0 +1,258 @@
+"""Forward time of big-lama (random weights) here, per optimisation, and the crop strategy.
+
+    .venv/bin/python benchmarks/lama_forward.py                    # 512² and 1024², 3 runs each
+    .venv/bin/python benchmarks/lama_forward.py --runs 5 --sizes 512
+    .venv/bin/python benchmarks/lama_forward.py --compile          # also torch.compile (slow)
+    .venv/bin/python benchmarks/lama_forward.py --only crop        # the 4096x3072 crop case
+
+Prints one table. Each variant is checked against the plain eager forward on the same input
+(largest absolute difference in [0, 1] units), because an optimisation only counts if it
+leaves the output as it was. Peak RSS is the process's high-water mark after each row, so it
+only ever grows down the table. Random weights: timings are those of the real model (same
+shapes, same operations); the pixels are meaningless.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import resource
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from runners.hd_strategy import HdInpainter
+from runners.lama.configs import BIG_LAMA
+from runners.lama.inpainter import LamaInpainter
+from runners.lama.network import InpaintingNetwork
+from runners.lama.weights import random_network
+
+Row = tuple[str, str, float, float, float | None, str, float]
+"""input, variant, median s, best s, max |difference|, note, peak RSS MB when measured."""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--runs", type=int, default=3, help="timed runs per row (median shown)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[512, 1024])
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: all)")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile")
+    parser.add_argument(
+        "--only", choices=["forward", "batch", "crop"], nargs="+", default=None, help="sections"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    sections = set(args.only or ["forward", "batch", "crop"])
+    network = _unsaturated(random_network(BIG_LAMA, seed=0))
+    rows: list[Row] = []
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs={args.runs}")
+    if "forward" in sections:
+        for size in args.sizes:
+            rows += forward_rows(network, size, args.runs, with_compile=args.compile)
+    if "batch" in sections:
+        rows += batch_rows(network, args.sizes[0], args.runs)
+    if "crop" in sections:
+        rows += crop_rows(network, args.runs, rows)
+    print_table(rows)
+
+
+def forward_rows(
+    network: InpaintingNetwork, size: int, runs: int, *, with_compile: bool
+) -> list[Row]:
+    image, mask = _inputs(1, size)
+    variants: list[tuple[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]] = []
+    variants.append(("eager fp32, no_grad", _no_grad(network)))
+    variants.append(("eager fp32, inference_mode", _inference(network)))
+    channels_last = copy.deepcopy(network).to(memory_format=torch.channels_last)
+    variants.append(("+ channels_last", _inference(channels_last, channels_last=True)))
+    traced = torch.jit.trace(
+        network, (image[..., :64, :64], mask[..., :64, :64]), check_trace=False
+    )
+    variants.append(("TorchScript (our export)", _inference(traced)))
+    traced_last = copy.deepcopy(traced).to(memory_format=torch.channels_last)
+    variants.append(("TorchScript + channels_last", _inference(traced_last, channels_last=True)))
+    if with_compile:
+        variants.append(("+ torch.compile", _compiled(network)))
+    with torch.inference_mode():
+        reference = network(image, mask)
+    outputs, firsts = {}, {}
+    for name, forward in variants:
+        started = time.perf_counter()
+        outputs[name] = forward(image, mask)  # warm-up; for torch.compile, the compilation
+        firsts[name] = time.perf_counter() - started
+    # Runs interleave the variants (A B C, A B C, ...) so that a change in the machine's
+    # load during the benchmark hits every variant alike.
+    times: dict[str, list[float]] = {name: [] for name, _ in variants}
+    for _ in range(runs):
+        for name, forward in variants:
+            times[name] += _time(lambda f=forward: f(image, mask), 1)
+    rows: list[Row] = []
+    for name, _ in variants:
+        difference = float((outputs[name] - reference).abs().max())
+        note = f"first call {firsts[name]:.1f} s" if name.endswith("compile") else ""
+        median, best = statistics.median(times[name]), min(times[name])
+        rows.append((f"{size}²", name, median, best, difference, note, _peak_rss_mb()))
+        print(_format(rows[-1]), flush=True)
+    return rows
+
+
+def batch_rows(network: InpaintingNetwork, size: int, runs: int) -> list[Row]:
+    """Does a batch of two same-size images cost less than two forwards on CPU?"""
+    image, mask = _inputs(2, size)
+    forward = _inference(network)
+    forward(image[:1], mask[:1])
+    single = _time(lambda: forward(image[:1], mask[:1]), runs)
+    pair = _time(lambda: forward(image, mask), runs)
+    with torch.inference_mode():
+        apart = torch.cat([network(image[:1], mask[:1]), network(image[1:], mask[1:])])
+        together = network(image, mask)
+    difference = float((apart - together).abs().max())
+    rows: list[Row] = [
+        (
+            f"{size}²",
+            "batch of 1",
+            statistics.median(single),
+            min(single),
+            None,
+            "per image",
+            _peak_rss_mb(),
+        ),
+        (
+            f"{size}²",
+            "batch of 2 (one forward)",
+            statistics.median(pair) / 2,
+            min(pair) / 2,
+            difference,
+            "per image",
+            _peak_rss_mb(),
+        ),
+    ]
+    for row in rows:
+        print(_format(row), flush=True)
+    return rows
+
+
+def crop_rows(network: InpaintingNetwork, runs: int, earlier: list[Row]) -> list[Row]:
+    """A 600x150 logo in the corner of a 4096x3072 photo: crop strategy vs full resolution."""
+    height, width = 3072, 4096
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
+    mask = np.zeros((height, width), np.uint8)
+    mask[height - 200 : height - 50, width - 650 : width - 50] = 255
+    hd = HdInpainter(LamaInpainter(network), strategy="auto")
+    chosen = hd.plan(mask)
+    hd.inpaint(image, mask)
+    times = _time(lambda: hd.inpaint(image, mask), runs)
+    boxes = ", ".join(f"{r.box.width}x{r.box.height}" for r in chosen.regions)
+    rows: list[Row] = [
+        (
+            "4096x3072",
+            f"{chosen.strategy} strategy, mask 600x150",
+            statistics.median(times),
+            min(times),
+            None,
+            f"{len(chosen.regions)} forward(s): {boxes}",
+            _peak_rss_mb(),
+        )
+    ]
+    full_1024 = [row for row in earlier if row[0] == "1024²" and row[1].endswith("inference_mode")]
+    if full_1024:
+        # Not measured: a 4096x3072 forward needs tens of GB here. Convolutions scale with
+        # the pixel count (12x 1024²); the FFTs slightly more, so this is a lower bound.
+        estimate = full_1024[0][2] * (height * width) / 1024**2
+        note = "estimate: 12 x the 1024² forward (lower bound)"
+        name = "original strategy (full resolution)"
+        rows.append(("4096x3072", name, estimate, estimate, None, note, float("nan")))
+    for row in rows:
+        print(_format(row), flush=True)
+    return rows
+
+
+def _unsaturated(network: InpaintingNetwork) -> InpaintingNetwork:
+    """Halve every convolution's weights: through 18 residual blocks He-initialised weights
+    drive the sigmoid to exactly 0 or 1, where any two variants agree trivially. Halved,
+    the output spreads over (0, 1) and the max|Δ| column means something."""
+    with torch.no_grad():
+        for module in network.modules():
+            if isinstance(module, torch.nn.Conv2d | torch.nn.ConvTranspose2d):
+                module.weight.mul_(0.5)
+    return network
+
+
+def _inputs(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(size)
+    image = torch.rand((batch, 3, size, size), generator=generator)
+    mask = torch.zeros((batch, 1, size, size))
+    mask[..., size // 4 : size // 2, size // 4 : 3 * size // 4] = 1
+    return image, mask
+
+
+def _no_grad(module: torch.nn.Module) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def forward(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return module(image, mask)
+
+    return forward
+
+
+def _inference(
+    module: torch.nn.Module, *, channels_last: bool = False
+) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    def forward(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            if channels_last:
+                image = image.contiguous(memory_format=torch.channels_last)
+                mask = mask.contiguous(memory_format=torch.channels_last)
+            return module(image, mask)
+
+    return forward
+
+
+def _compiled(network: InpaintingNetwork) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    compiled = torch.compile(copy.deepcopy(network), dynamic=False)
+    return _inference(compiled)
+
+
+def _time(call: Callable[[], object], runs: int) -> list[float]:
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def _format(row: Row) -> str:
+    size, name, median, best, difference, note, rss_mb = row
+    diff = f"{difference:.1e}" if difference is not None else "-"
+    return (
+        f"{size:>10}  {name:<38} {median:8.2f} s {best:8.2f} s  {diff:>8}  {rss_mb:7.0f} MB  {note}"
+    )
+
+
+def print_table(rows: list[Row]) -> None:
+    print()
+    print(
+        f"{'input':>10}  {'variant':<38} {'median':>10} {'best':>10}  {'max|Δ|':>8}  "
+        f"{'peak RSS':>10}  note"
+    )
+    for row in rows:
+        print(_format(row))
+
+
+if __name__ == "__main__":
+    main()

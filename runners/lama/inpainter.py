@@ -1,0 +1,145 @@
+"""`LamaInpainter`: the `Inpainter` protocol on top of a LaMa network.
+
+Per request: binarize the mask (non-zero = fill), pad image and mask at the bottom and
+right to a multiple of 8 by mirroring (numpy's ``symmetric``, as IOPaint does), run the
+network, crop back, round to uint8.
+
+Batches: requests whose padded sizes agree run as one forward (by default on GPU only;
+on CPU it is slower than one at a time). Requests of other sizes always run as separate
+forwards: padding them to a common size would change their outputs, since the Fourier
+branch of every residual block sees the whole (padded) image.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from runners.lama.network import InpaintingNetwork
+
+SIZE_MULTIPLE = 8
+"""Three stride-2 downsamplings: each side must divide by 2**3 for the decoder to line up."""
+MIN_SIDE = 16
+"""The bottleneck's 3x3 convolutions mirror-pad by one pixel, which needs at least two
+pixels there: 16 at the input. Smaller images are mirror-padded up to it."""
+
+
+class LamaInpainter:
+    """Runs `network` (native `InpaintingNetwork` or a loaded TorchScript file) on numpy images.
+
+    The inpainter owns `network`: it moves and converts it in place (device, fp16,
+    memory format).
+    """
+
+    name = "lama"
+
+    def __init__(
+        self,
+        network: nn.Module,
+        *,
+        device: str = "cpu",
+        half_precision: bool = False,
+        channels_last: bool | None = None,
+        stack_same_size: bool | None = None,
+    ) -> None:
+        self.device = device
+        self._torch_device = torch.device(device)
+        # fp16 only for our own network: a traced file has float32 casts baked into it.
+        self._dtype = (
+            torch.float16
+            if half_precision and isinstance(network, InpaintingNetwork)
+            else torch.float32
+        )
+        network = network.to(self._torch_device).eval()
+        if self._dtype is torch.float16:
+            network = network.half()
+        if channels_last is None:
+            # Measured on CPU: 3.64 s instead of 4.32 s for big-lama at 512², outputs equal to
+            # 1e-6 (benchmarks/lama_forward.py). Not measured on a GPU, so not assumed there.
+            channels_last = device == "cpu"
+        self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            network = network.to(memory_format=torch.channels_last)
+        self.network = network
+        if stack_same_size is None:
+            # Measured on CPU (2 cores, big-lama, 512²): a forward of 2 stacked images costs
+            # 4.6 s per image against 3.8 s for one at a time, so stacking only pays where
+            # one kernel launch serves the whole batch: the GPU.
+            stack_same_size = device != "cpu"
+        self._stack_same_size = stack_same_size
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        return self.inpaint_batch([image], [mask])[0]
+
+    def inpaint_batch(
+        self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
+    ) -> list[np.ndarray]:
+        if len(images) != len(masks):
+            raise ValueError(f"{len(images)} images but {len(masks)} masks")
+        for image, mask in zip(images, masks, strict=True):
+            _check_pair(image, mask)
+        groups: dict[object, list[int]] = defaultdict(list)
+        for index, image in enumerate(images):
+            size = padded_size(image.shape[0], image.shape[1])
+            groups[size if self._stack_same_size else index].append(index)
+        results: dict[int, np.ndarray] = {}
+        for indices in groups.values():
+            outputs = self._forward([images[i] for i in indices], [masks[i] for i in indices])
+            results.update(zip(indices, outputs, strict=True))
+        return [results[index] for index in range(len(images))]
+
+    def _forward(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
+        """One network call for same-padded-size requests."""
+        image_batch = np.stack([pad_to_multiple(image) for image in images])
+        mask_batch = np.stack([pad_to_multiple(mask > 0) for mask in masks])
+        with torch.inference_mode():
+            image_tensor = (
+                torch.from_numpy(image_batch)
+                .to(self._torch_device)
+                .permute(0, 3, 1, 2)
+                .to(self._dtype)
+                .div_(255)
+            )
+            mask_tensor = torch.from_numpy(mask_batch).to(self._torch_device)[:, None]
+            mask_tensor = mask_tensor.to(self._dtype)
+            if self._memory_format is torch.channels_last:
+                image_tensor = image_tensor.contiguous(memory_format=torch.channels_last)
+                mask_tensor = mask_tensor.contiguous(memory_format=torch.channels_last)
+            output = self.network(image_tensor, mask_tensor)
+            pixels = output.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8)
+            pixels = pixels.permute(0, 2, 3, 1).cpu().numpy()
+        return [
+            np.ascontiguousarray(pixels[i, : image.shape[0], : image.shape[1]])
+            for i, image in enumerate(images)
+        ]
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The size the network runs at: the next multiple of 8, and at least 16."""
+
+    def side(length: int) -> int:
+        return max(MIN_SIDE, -(-length // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+    return side(height), side(width)
+
+
+def pad_to_multiple(array: np.ndarray) -> np.ndarray:
+    """Mirror-pad the bottom and right edges up to `padded_size` (first two axes)."""
+    height, width = array.shape[:2]
+    target_height, target_width = padded_size(height, width)
+    if (target_height, target_width) == (height, width):
+        return array
+    widths = [(0, target_height - height), (0, target_width - width)]
+    widths += [(0, 0)] * (array.ndim - 2)
+    return np.pad(array, widths, mode="symmetric")
+
+
+def _check_pair(image: np.ndarray, mask: np.ndarray) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if mask.shape != image.shape[:2] or mask.dtype != np.uint8:
+        raise ValueError(f"mask must be (H, W) uint8 matching {image.shape[:2]}, got {mask.shape}")

@@ -38,18 +38,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--size", type=int, default=1024, help="square image side, px")
+    parser.add_argument("--size", default="1024", help="image size: SIDE or WIDTHxHEIGHT, px")
+    parser.add_argument(
+        "--corner-mask",
+        default=None,
+        help="WIDTHxHEIGHT box in the bottom-right corner (a logo) instead of a band",
+    )
     parser.add_argument("--requests", type=int, default=10)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=14,
+        help="requests before measuring: BentoML's batching dispatcher trains on its first"
+        " ~13 calls and makes some of them wait for a batch partner",
+    )
     parser.add_argument("--model", default="opencv", choices=["opencv", "lama"])
     parser.add_argument("--weights", default=None, help="IOPAINT_LAMA_WEIGHTS for --model lama")
     parser.add_argument("--url", default=None, help="use a running service instead")
     parser.add_argument("--key", default=None, help="API key for --url")
     args = parser.parse_args()
 
-    side = args.size
-    pixels = photo(side, side, seed=7)
-    mask = box_mask(side, side, (side // 8, side // 2, side * 7 // 8, side * 5 // 8))
+    width, height = (int(n) for n in (args.size.split("x") * 2)[:2])
+    pixels = photo(width, height, seed=7)
+    if args.corner_mask:
+        box_width, box_height = (int(n) for n in args.corner_mask.split("x"))
+        box = (width - box_width - 40, height - box_height - 40, width - 40, height - 40)
+    else:
+        box = (width // 8, height // 2, width * 7 // 8, height * 5 // 8)
+    mask = box_mask(width, height, box)
     image_bytes = encode(pixels, "JPEG", quality=90)
     mask_bytes = encode(mask, "PNG")
     files = {
@@ -72,8 +89,9 @@ def main() -> None:
 
     try:
         with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=900) as client:
-            warm = client.post("/api/v1/remove-watermark", files=files)
-            warm.raise_for_status()
+            for _ in range(max(1, args.warmup)):
+                warm = client.post("/api/v1/remove-watermark", files=files)
+                warm.raise_for_status()
             model_name = warm.headers["x-model"]
             latencies, processing = run_requests(client, files, args.requests, args.concurrency)
             health = (
@@ -81,6 +99,7 @@ def main() -> None:
                 if args.concurrency > 1
                 else []
             )
+        peak_rss = service_peak_rss(service.process.pid) if service else {}
     finally:
         if service:
             service.stop()
@@ -88,7 +107,7 @@ def main() -> None:
     model_alone = time_model_alone(args, pixels, mask)
     e2e = statistics.median(latencies)
     print(
-        f"\n{side}x{side} JPEG, mask {100 * (mask > 0).mean():.1f}%, model {model_name}, "
+        f"\n{width}x{height} JPEG, mask {100 * (mask > 0).mean():.1f}%, model {model_name}, "
         f"{args.requests} requests, concurrency {args.concurrency}"
     )
     print(f"{'measure':<44}{'median s':>10}{'p90 s':>10}")
@@ -100,6 +119,7 @@ def main() -> None:
         f"{quantile(processing, 0.9):>10.3f}"
     )
     print(f"{'model alone (same inpainter, in process)':<44}{model_alone:>10.3f}")
+    print("client latencies, s:", " ".join(f"{value:.2f}" for value in latencies))
     overhead = e2e - model_alone
     print(
         f"overhead = client latency - model alone = {overhead:.3f} s "
@@ -111,6 +131,8 @@ def main() -> None:
             f"throughput ~ {args.requests / wall:.3f} req/s;",
             f"model alone {1 / model_alone:.3f} req/s",
         )
+    for name, kib in peak_rss.items():
+        print(f"peak RSS {name}: {kib / 1024 / 1024:.2f} GiB")
     if health:
         print(
             f"health while {args.concurrency} requests in flight:",
@@ -181,6 +203,20 @@ def time_model_alone(args: argparse.Namespace, pixels: np.ndarray, mask: np.ndar
         blend(decoded, inpainter.inpaint(decoded, mask), mask)
         runs.append(time.perf_counter() - started)
     return statistics.median(runs)
+
+
+def service_peak_rss(root_pid: int) -> dict[str, int]:
+    """Peak RSS (VmHWM, KiB) of each worker process under `bentoml serve`."""
+    import psutil
+
+    peaks = {}
+    for child in psutil.Process(root_pid).children(recursive=True):
+        command = " ".join(child.cmdline())
+        name = "runner" if "--service-name inpainting" in command else "http"
+        status = Path(f"/proc/{child.pid}/status").read_text()
+        peak = next(line for line in status.splitlines() if line.startswith("VmHWM"))
+        peaks[f"{name} (pid {child.pid})"] = int(peak.split()[1])
+    return peaks
 
 
 def quantile(values: list[float], q: float) -> float:

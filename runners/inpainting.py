@@ -13,8 +13,9 @@ import numpy as np
 from bentoml.models import BentoModel
 
 from runners.client import describe, run_jobs
+from runners.devices import default_max_batch_size, gpu_available
 from runners.lama.store import MODEL_NAME
-from runners.loading import default_max_batch_size, gpu_available, load_inpainter
+from runners.loading import load_inpainter
 from settings import get_settings
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
-from runners.devices import default_max_batch_size, gpu_available, plan_compute
+from runners.devices import plan_compute
 from runners.hd_strategy import HdInpainter
 from runners.inpainter import Inpainter
 from runners.opencv_inpainter import OpenCVInpainter
@@ -35,9 +35,7 @@ __all__ = [
     "ModelUnavailable",
     "WeightsLocation",
     "WeightsOrigin",
-    "default_max_batch_size",
     "find_weights",
-    "gpu_available",
     "iopaint_cache_path",
     "list_weights",
     "load_inpainter",

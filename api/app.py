@@ -10,8 +10,11 @@ Routes (the contract is `docs/openapi.yaml`):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
@@ -54,6 +57,8 @@ class WatermarkApi:
         self.settings = settings
         self.last_status: ModelStatus | None = None
         self.pending = 0
+        self.warm_up: asyncio.Task[None] | None = None
+        """The runner's warm-up (started with the app); health is 503 until it ends."""
 
     async def remove_watermark(self, request: Request) -> Response:
         # A bounded queue: past it, clients are told to come back instead of waiting
@@ -114,19 +119,25 @@ class WatermarkApi:
         try:
             status = await self.runner.status()
         except ServiceError as exc:
-            known = self.last_status
-            return JSONResponse(
-                {
-                    "status": "unhealthy",
-                    "model": known.model if known else self.settings.model,
-                    "device": known.device if known else "cpu",
-                    "gpu_available": known.gpu_available if known else False,
-                    "detail": exc.detail,
-                },
-                status_code=503,
-            )
+            return self._unhealthy(exc.detail)
         self.last_status = status
+        if self.warm_up is not None and not self.warm_up.done():
+            # Ready for traffic only once warm: load balancers hold requests off until then.
+            return self._unhealthy("Warming up the model runner")
         return JSONResponse({"status": "healthy", **status.to_dict()})
+
+    def _unhealthy(self, detail: str) -> JSONResponse:
+        known = self.last_status
+        return JSONResponse(
+            {
+                "status": "unhealthy",
+                "model": known.model if known else self.settings.model,
+                "device": known.device if known else "cpu",
+                "gpu_available": known.gpu_available if known else False,
+                "detail": detail,
+            },
+            status_code=503,
+        )
 
     async def stats(self, request: Request) -> JSONResponse:
         if not self.settings.stats_enabled:
@@ -152,9 +163,19 @@ def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Setti
         Route("/api/v1/stats", api.stats, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
     ]
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        # In the background: the runner may still be loading its model, and health and
+        # requests are answered meanwhile.
+        api.warm_up = asyncio.create_task(runner.warm_up())
+        yield
+        api.warm_up.cancel()
+
     return Starlette(
         routes=routes,
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
+        lifespan=lifespan,
     )
 
 

@@ -224,6 +224,8 @@ def test_health_is_public_and_truthful(service: RunningService) -> None:
         "device": "cpu",
         "gpu_available": False,
     }
+    # Healthy means warm: BentoML's batching was trained before traffic (runners/client.py).
+    assert "Runner warmed up: 12 calls" in service.log()
 
 
 def test_requests_without_a_key_are_401(service: RunningService) -> None:

@@ -55,6 +55,10 @@ def export_command(
     random_seed: Annotated[
         int | None, typer.Option(help="Random weights from this seed instead (tests, benchmarks).")
     ] = None,
+    weight_scale: Annotated[
+        float,
+        typer.Option(help="With --random-seed: weight scale (0.5 keeps big-lama unsaturated)."),
+    ] = 1.0,
 ) -> None:
     """Write a LaMa network as TorchScript that IOPaint's loader (and ours) accepts."""
     from runners.lama.configs import get_config
@@ -75,8 +79,9 @@ def export_command(
         network.load_state_dict(generator_state_from_checkpoint(read_checkpoint(weights)))
         source = {"source": str(weights)}
     else:
-        network = random_network(architecture, seed=random_seed if random_seed is not None else 0)
-        source = {"random_seed": random_seed}
+        seed = random_seed if random_seed is not None else 0
+        network = random_network(architecture, seed=seed, weight_scale=weight_scale)
+        source = {"random_seed": random_seed, "weight_scale": weight_scale}
     export_torchscript(network, output, metadata=source)
     typer.echo(f"Wrote {output} ({config}, md5 {md5_of(output)})")
 

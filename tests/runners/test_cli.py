@@ -39,7 +39,7 @@ def test_export_with_random_weights_is_reproducible(tmp_path: Path) -> None:
     first, second = tmp_path / "a.pt", tmp_path / "b.pt"
     assert _run("export", "--config", "tiny", "--random-seed", "3", "-o", str(first))[0] == 0
     assert _run("export", "--config", "tiny", "--random-seed", "3", "-o", str(second))[0] == 0
-    assert read_export_metadata(first) == {"config": "tiny", "random_seed": 3}
+    assert read_export_metadata(first) == {"config": "tiny", "random_seed": 3, "weight_scale": 1.0}
     image, mask = torch.rand(1, 3, 32, 40), torch.ones(1, 1, 32, 40)
     with torch.inference_mode():
         a = load_network(first, TINY, torch.device("cpu"))(image, mask)

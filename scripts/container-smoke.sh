@@ -115,7 +115,8 @@ fi
 # --- tools --------------------------------------------------------------------------------
 missing=()
 for tool in buildah podman skopeo runc debootstrap docker-registry redis-server; do
-  command -v "$tool" >/dev/null || missing+=("$tool")
+  # type -P: the binary on PATH (`command -v podman` would find the wrapper function above).
+  type -P "$tool" >/dev/null || missing+=("$tool")
 done
 if ((${#missing[@]})); then
   say "Installing ${missing[*]} (apt)"

@@ -79,7 +79,9 @@ def test_runner_killed_mid_request_gives_503_then_recovers(
         pids = runner_pids(service)
         assert len(pids) == 1, pids
         os.kill(pids[0], signal.SIGKILL)
+        killed_at = time.monotonic()
         worker.join(timeout=60)
+        answered_after = time.monotonic() - killed_at
         assert not worker.is_alive(), "the request hung after its runner died"
         (response,) = results
         assert response.status_code == 503, response.text
@@ -92,12 +94,17 @@ def test_runner_killed_mid_request_gives_503_then_recovers(
             if httpx.get(f"{service.base_url}/api/v1/health", timeout=5).status_code == 200:
                 break
             time.sleep(1)
+        healthy_after = time.monotonic() - killed_at
         small = {
             "image": ("a.png", encode(photo(), "PNG"), "image/png"),
             "mask": ("m.png", encode(box_mask(96, 64, (5, 5, 30, 30)), "PNG"), "image/png"),
         }
         assert client.post(ROUTE, files=small).status_code == 200
         assert runner_pids(service) and runner_pids(service) != pids
+    print(
+        f"runner killed: 503 after {answered_after:.2f} s, healthy again after "
+        f"{healthy_after:.1f} s"
+    )
 
 
 @pytest.mark.parametrize("own_service", [{"IOPAINT_MAX_PENDING_REQUESTS": "2"}], indirect=True)
@@ -116,6 +123,7 @@ def test_overload_is_refused_quickly_with_503(own_service: tuple[RunningService,
     assert refused.headers["retry-after"] == "5"
     assert refused.json()["detail"] == "Server is at capacity, retry later"
     assert refused_after < 10  # answered at once, not after the queue drained (which takes ~10 s)
+    print(f"overload: 503 after {refused_after * 1000:.0f} ms")
     assert sorted(response.status_code for response in results) == [200, 200]
 
 
@@ -126,6 +134,9 @@ def test_shutdown_lets_in_flight_requests_finish(own_service: tuple[RunningServi
         worker = post_in_background(client, HEAVY, results)
         time.sleep(2.5)
         os.kill(service.process.pid, signal.SIGTERM)
+        stopped_at = time.monotonic()
         worker.join(timeout=120)
     assert [response.status_code for response in results] == [200]
+    finished_after = time.monotonic() - stopped_at
+    print(f"shutdown: the in-flight request got 200, {finished_after:.1f} s after SIGTERM")
     service.process.wait(timeout=60)

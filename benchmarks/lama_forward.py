@@ -154,44 +154,39 @@ def batch_rows(network: InpaintingNetwork, size: int, runs: int) -> list[Row]:
 def crop_rows(
     network: InpaintingNetwork, runs: int, earlier: list[Row], *, full_resolution: bool
 ) -> list[Row]:
-    """A 600x150 logo in the corner of a 4096x3072 photo: crop strategy vs full resolution."""
+    """Large images under the HD strategies, against the full-resolution forward they avoid.
+
+    - a 600x150 logo in the corner of a 4096x3072 photo, `auto` strategy;
+    - a line of 80 glyphs on a 1024² photo, `crop` strategy: one forward over the line's
+      span, not one per glyph (IOPaint's per-contour crops took 124-205 s here).
+    """
     height, width = 3072, 4096
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
     mask = np.zeros((height, width), np.uint8)
     mask[height - 200 : height - 50, width - 650 : width - 50] = 255
     inpainter = LamaInpainter(network)  # as the runner builds it (channels_last on CPU)
-    hd = HdInpainter(inpainter, strategy="auto")
-    chosen = hd.plan(mask)
-    hd.inpaint(image, mask)
-    times = _time(lambda: hd.inpaint(image, mask), runs)
-    boxes = ", ".join(f"{r.box.width}x{r.box.height}" for r in chosen.regions)
-    rows: list[Row] = [
-        (
-            "4096x3072",
-            f"{chosen.strategy} strategy, mask 600x150",
-            statistics.median(times),
-            min(times),
-            None,
-            f"{len(chosen.regions)} forward(s): {boxes}",
-            _peak_rss_mb(),
-        )
-    ]
-    print(_format(rows[-1]), flush=True)
-    rows.append(_text_watermark_row(inpainter, runs))
-    print(_format(rows[-1]), flush=True)
+    logo = _strategy_row(HdInpainter(inpainter, strategy="auto"), image, mask, runs, "mask 600x150")
+    glyphs = _strategy_row(
+        HdInpainter(inpainter, strategy="crop"),
+        textured_image(1024, 1024, seed=2),
+        text_mask(1024, 1024, glyphs=80, top=900, left=100),
+        runs,
+        "80-glyph text mask",
+    )
+    rows = [logo, glyphs]
     name = "original strategy (full resolution)"
     if full_resolution:
         # One run: it takes minutes. Its peak RSS is this process's high-water mark.
         full = _time(lambda: inpainter.inpaint(image, mask), 1)[0]
-        note = f"measured once; {full / statistics.median(times):.0f}x the crop strategy"
+        note = f"measured once; {full / logo[2]:.0f}x the {logo[1]}"
         rows.append(("4096x3072", name, full, full, None, note, _peak_rss_mb()))
         print(_format(rows[-1]), flush=True)
         return rows
     full_1024 = [row for row in earlier if row[0] == "1024²" and row[1].endswith("inference_mode")]
     if full_1024:
         # Convolutions scale with the pixel count (12x 1024²), the FFTs slightly more, so
-        # this is a lower bound; --full-resolution measures it (301 s here, once).
+        # this is a lower bound; --full-resolution measures it.
         estimate = full_1024[0][2] * (height * width) / 1024**2
         note = "estimate: 12 x the 1024² forward (lower bound; --full-resolution measures)"
         rows.append(("4096x3072", name, estimate, estimate, None, note, float("nan")))
@@ -199,25 +194,26 @@ def crop_rows(
     return rows
 
 
-def _text_watermark_row(inpainter: LamaInpainter, runs: int) -> Row:
-    """A line of 80 glyphs on a 1024² photo under the crop strategy: one forward over the
-    line's span, not one per glyph (IOPaint's per-contour crops took 124-205 s here)."""
-    image = textured_image(1024, 1024, seed=2)
-    mask = text_mask(1024, 1024, glyphs=80, top=900, left=100)
-    hd = HdInpainter(inpainter, strategy="crop")
+def _strategy_row(
+    hd: HdInpainter, image: np.ndarray, mask: np.ndarray, runs: int, label: str
+) -> Row:
+    """Time `hd` on one image (after a warm-up) and name the forwards its plan runs."""
     chosen = hd.plan(mask)
     hd.inpaint(image, mask)
     times = _time(lambda: hd.inpaint(image, mask), runs)
     boxes = ", ".join(f"{r.box.width}x{r.box.height}" for r in chosen.regions)
-    return (
-        "1024²",
-        "crop strategy, 80-glyph text mask",
+    height, width = mask.shape
+    row: Row = (
+        f"{width}²" if width == height else f"{width}x{height}",
+        f"{chosen.strategy} strategy, {label}",
         statistics.median(times),
         min(times),
         None,
         f"{len(chosen.regions)} forward(s): {boxes}",
         _peak_rss_mb(),
     )
+    print(_format(row), flush=True)
+    return row
 
 
 def _inputs(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -73,6 +73,8 @@ def export_command(
 
     if (weights is None) == (random_seed is None):
         raise typer.BadParameter("give exactly one of --weights and --random-seed")
+    if weights is not None and weight_scale != 1.0:
+        raise typer.BadParameter("--weight-scale applies to --random-seed only")
     architecture = get_config(config)
     if weights is not None:
         network = InpaintingNetwork(architecture)

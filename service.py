@@ -2,10 +2,11 @@
 
     bentoml serve            # this file; port 8080, settings from IOPAINT_* variables
 
-- `Inpainting` (runners/inpainting.py): the model, in its own process, adaptive batching.
+- `ModelRunner` (runners/model_runner.py): the model, in its own process, adaptive batching.
 - `WatermarkRemoval` (below): the v1 HTTP API (api/app.py) mounted on BentoML, reaching
   the model through `bentoml.depends`.
-- Middleware, outermost first: request ids, the error envelope, accounts (auth/).
+- Middleware, outermost first: request ids, the error envelope, accounts (keys, limits and
+  usage, as each route's declared policy says).
 """
 
 from __future__ import annotations
@@ -14,24 +15,26 @@ import logging
 
 import bentoml
 
+from api.accounts_middleware import AccountsMiddleware
 from api.allocator import limit_heap_fragmentation
 from api.app import create_app
 from api.middleware import ErrorEnvelopeMiddleware, RequestIdMiddleware
+from api.model_client import RunnerClient
 from auth.accounts import open_accounts
-from auth.middleware import AccountsMiddleware
-from runners.client import RunnerClient
-from runners.inpainting import Inpainting
+from auth.backends import describe_store
+from runners.model_runner import ModelRunner
 from settings import get_settings
 
 settings = get_settings()
 limit_heap_fragmentation()  # runs in every worker process, which each import this file
 for package in ("api", "auth", "runners"):
     logging.getLogger(package).setLevel(settings.log_level.upper())
+logging.getLogger("api").info("Accounts: %s", describe_store(settings))
 accounts = open_accounts(settings)
 api_app = create_app(
-    runner=RunnerClient(
-        lambda: bentoml.get_current_service().inpainting,
-        inpaint_timeout_s=settings.request_timeout_s,
+    models=RunnerClient(
+        lambda: bentoml.get_current_service().model_runner,
+        call_timeout_s=settings.deadlines.model_call_s,
     ),
     accounts=accounts,
     settings=settings,
@@ -42,12 +45,11 @@ api_app = create_app(
     name="watermark-removal",
     http={"port": settings.port},
     workers=settings.http_workers,
-    # The runner enforces its own deadline; this outer one only catches what slips past it.
-    traffic={"timeout": settings.request_timeout_s + 60},
+    traffic={"timeout": settings.deadlines.http_traffic_s},
 )
 @bentoml.asgi_app(api_app, path="/")
 class WatermarkRemoval:
-    inpainting = bentoml.depends(Inpainting)
+    model_runner = bentoml.depends(ModelRunner)
 
     @bentoml.on_shutdown
     async def close_accounts(self) -> None:
@@ -57,4 +59,4 @@ class WatermarkRemoval:
 
 WatermarkRemoval.add_asgi_middleware(RequestIdMiddleware)
 WatermarkRemoval.add_asgi_middleware(ErrorEnvelopeMiddleware)
-WatermarkRemoval.add_asgi_middleware(AccountsMiddleware, accounts=accounts)
+WatermarkRemoval.add_asgi_middleware(AccountsMiddleware, accounts=accounts, routes=api_app.routes)

@@ -1,10 +1,25 @@
 """Every runtime setting of the service, read once from `IOPAINT_*` environment variables.
 
 The README's settings table is the user-facing copy of this class; keep them in step.
+
+Deadlines. One setting, `IOPAINT_REQUEST_TIMEOUT_S` (D), bounds how long a request may
+wait for the model; every other timeout on its path is derived from it in `Deadlines`,
+each a little longer than the one inside it, so that the innermost fires first and the
+client gets the most precise answer:
+
+1. the runner's batcher refuses a call it predicts would queue and compute for longer
+   than D (503, "Model is busy");
+2. the HTTP worker stops waiting for a runner call after D + 10 s (503, "did not answer in
+   time": a runner that hangs);
+3. BentoML ends a call to the runner service after D + 20 s;
+4. BentoML ends an HTTP request after D + 60 s (the upload, decoding and encoding come on
+   top of the model's time).
 """
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -15,6 +30,33 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 ModelChoice = Literal["auto", "lama", "opencv"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 HdStrategyChoice = Literal["auto", "original", "crop", "resize"]
+
+
+def default_data_dir() -> Path:
+    """Per user, whatever the current directory: ``$XDG_DATA_HOME/iopaint-api``
+    (``~/.local/share/iopaint-api``). The CLI and the service must find the same store
+    wherever they are started from."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "iopaint-api"
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    """The timeouts of one model request, innermost first (see the module docstring)."""
+
+    batch_budget_ms: int
+    model_call_s: float
+    runner_traffic_s: float
+    http_traffic_s: float
+
+    @classmethod
+    def from_request_timeout(cls, seconds: float) -> Deadlines:
+        return cls(
+            batch_budget_ms=round(seconds * 1000),
+            model_call_s=seconds + 10,
+            runner_traffic_s=seconds + 20,
+            http_traffic_s=seconds + 60,
+        )
 
 
 class Settings(BaseSettings):
@@ -35,7 +77,10 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest wait for the next chunk of a request body (slow uploads)."
     )
     request_timeout_s: float = Field(
-        300.0, gt=0, description="Longest a remove-watermark request may wait for the model."
+        300.0,
+        gt=0,
+        description="Longest a request may wait for the model; every other deadline derives "
+        "from it (see `Deadlines`).",
     )
     max_pending_requests: int = Field(
         32, gt=0, description="Remove-watermark requests one HTTP worker holds at once; more: 503."
@@ -76,15 +121,15 @@ class Settings(BaseSettings):
     max_batch_size: int | None = Field(
         None, gt=0, description="Largest batch the runner forms (default: 2 on CPU, 8 on CUDA)."
     )
-    max_latency_ms: int = Field(
-        600_000, gt=0, description="Queueing + compute budget per request before 503."
-    )
 
     # --- accounts ----------------------------------------------------------------------------
     redis_url: SecretStr | None = Field(
         None, description="Redis for keys, limits and usage; unset: embedded SQLite store."
     )
-    data_dir: Path = Field(Path("var"), description="Where the embedded store keeps its files.")
+    data_dir: Path = Field(
+        default_factory=default_data_dir,
+        description="Where the embedded store keeps its files (default: per user).",
+    )
     redis_key_prefix: str = Field(
         "iopaint:", min_length=1, description="Prefix of every Redis key the service writes."
     )
@@ -100,6 +145,10 @@ class Settings(BaseSettings):
         24.0, ge=0, description="Default time an old key keeps working after `keys rotate`."
     )
     stats_enabled: bool = Field(True, description="`false`: GET /api/v1/stats answers 404.")
+
+    @property
+    def deadlines(self) -> Deadlines:
+        return Deadlines.from_request_timeout(self.request_timeout_s)
 
 
 @lru_cache(maxsize=1)

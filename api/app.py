@@ -1,11 +1,8 @@
 """The v1 HTTP routes, as a Starlette app the BentoML service mounts.
 
-Routes (the contract is `docs/openapi.yaml`):
-
-- ``POST /api/v1/remove-watermark``: multipart `image` (+ `mask`) -> PNG
-- ``GET  /api/v1/health``: model, device, and whether the runner answers
-- ``GET  /api/v1/stats``: the caller's usage (authentication comes from `auth/`)
-- ``GET  /api/v1/openapi.json``: the contract itself
+Each handler declares its route and policy beside it (`api.routing`); the contract is
+`docs/openapi.yaml`. The accounts middleware authenticates, limits and counts from those
+declarations before a handler runs, so handlers find the caller in `request.state.account`.
 """
 
 from __future__ import annotations
@@ -22,14 +19,16 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
-from api.errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, error_response
+from api.accounts_middleware import PROCESSING_SECONDS
 from api.images import decode_image, decode_mask, encode_png
 from api.middleware import request_id_of
+from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import read_upload
-from runners.client import InpaintingRunner, ModelStatus
+from errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, error_response
+from runners.model_info import ModelInfo
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -49,17 +48,16 @@ class AccountStats(Protocol):
 class WatermarkApi:
     """Route handlers, holding what they need instead of reaching for globals."""
 
-    def __init__(
-        self, runner: InpaintingRunner, accounts: AccountStats, settings: Settings
-    ) -> None:
-        self.runner = runner
+    def __init__(self, models: ModelClient, accounts: AccountStats, settings: Settings) -> None:
+        self.models = models
         self.accounts = accounts
         self.settings = settings
-        self.last_status: ModelStatus | None = None
+        self.last_info: ModelInfo | None = None
         self.pending = 0
         self.warm_up: asyncio.Task[None] | None = None
         """The runner's warm-up (started with the app); health is 503 until it ends."""
 
+    @route("POST", "/api/v1/remove-watermark", Policy(cost=1))
     async def remove_watermark(self, request: Request) -> Response:
         # A bounded queue: past it, clients are told to come back instead of waiting
         # behind minutes of model work (and uploads held in memory stay bounded).
@@ -87,9 +85,9 @@ class WatermarkApi:
         mask = await run_in_threadpool(
             decode_mask, upload.mask, size=image.size, max_dimension=max_dimension
         )
-        status = await self._model_status()
+        info = await self._model_info()
         if mask.any():
-            result = await self.runner.inpaint(image.rgb, mask)
+            result = await self.models.inpaint(image.rgb, mask)
         else:
             # Nothing to remove: the model would only be asked to keep every pixel.
             result = image.rgb
@@ -102,32 +100,34 @@ class WatermarkApi:
             width,
             height,
             100.0 * float((mask > 0).mean()),
-            status.model,
+            info.model,
             elapsed,
         )
+        setattr(request.state, PROCESSING_SECONDS, elapsed)
         return Response(
             png,
             media_type="image/png",
             headers={
                 "X-Processing-Time": f"{elapsed:.3f}",
                 "X-Image-Size": f"{width}x{height}",
-                "X-Model": status.model,
+                "X-Model": info.model,
             },
         )
 
+    @route("GET", "/api/v1/health", PUBLIC)
     async def health(self, request: Request) -> JSONResponse:
         try:
-            status = await self.runner.status()
+            info = await self.models.model_info()
         except ServiceError as exc:
             return self._unhealthy(exc.detail)
-        self.last_status = status
+        self.last_info = info
         if self.warm_up is not None and not self.warm_up.done():
             # Ready for traffic only once warm: load balancers hold requests off until then.
             return self._unhealthy("Warming up the model runner")
-        return JSONResponse({"status": "healthy", **status.to_dict()})
+        return JSONResponse({"status": "healthy", **info.to_dict()})
 
     def _unhealthy(self, detail: str) -> JSONResponse:
-        known = self.last_status
+        known = self.last_info
         return JSONResponse(
             {
                 "status": "unhealthy",
@@ -139,36 +139,34 @@ class WatermarkApi:
             status_code=503,
         )
 
+    @route("GET", "/api/v1/stats", AUTHENTICATED)
     async def stats(self, request: Request) -> JSONResponse:
         if not self.settings.stats_enabled:
             raise NotFound("Metrics disabled")
         # The accounts middleware authenticated the caller before this route runs.
         return JSONResponse(await self.accounts.stats(request.state.account))
 
+    @route("GET", "/api/v1/openapi.json", PUBLIC)
     async def openapi(self, request: Request) -> JSONResponse:
         return JSONResponse(load_contract())
 
-    async def _model_status(self) -> ModelStatus:
+    async def _model_info(self) -> ModelInfo:
         """The runner's model, asked once: it is fixed for the life of the runner."""
-        if self.last_status is None:
-            self.last_status = await self.runner.status()
-        return self.last_status
+        if self.last_info is None:
+            self.last_info = await self.models.model_info()
+        return self.last_info
 
 
-def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Settings) -> Starlette:
-    api = WatermarkApi(runner, accounts, settings)
-    routes = [
-        Route("/api/v1/remove-watermark", api.remove_watermark, methods=["POST"]),
-        Route("/api/v1/health", api.health, methods=["GET"]),
-        Route("/api/v1/stats", api.stats, methods=["GET"]),
-        Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
-    ]
+def create_app(models: ModelClient, accounts: AccountStats, settings: Settings) -> Starlette:
+    api = WatermarkApi(models, accounts, settings)
+    routes = routes_of(api)
+    PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # In the background: the runner may still be loading its model, and health and
         # requests are answered meanwhile.
-        api.warm_up = asyncio.create_task(runner.warm_up())
+        api.warm_up = asyncio.create_task(models.warm_up())
         yield
         api.warm_up.cancel()
 
@@ -180,14 +178,6 @@ def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Setti
 
 
 async def _service_error(request: Request, exc: ServiceError) -> Response:
-    if exc.status_code >= 500:
-        logger.error(
-            "%s %s failed (request %s): %s",
-            request.method,
-            request.url.path,
-            request_id_of(request.scope),
-            exc.detail,
-        )
     return exc.to_response()
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from api.errors import BadRequest
+from errors import BadRequest
 
 ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 """Pillow format name -> the name we report. MPO is how Pillow names multi-picture JPEGs

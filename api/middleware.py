@@ -3,7 +3,9 @@
 - `RequestIdMiddleware`: every response carries `X-Request-Id` (the client's, if sane).
 - `ErrorEnvelopeMiddleware`: every 4xx/5xx body is the documented error envelope, also
   when BentoML or Starlette produced it (unknown route, wrong method, crashes), and no
-  traceback ever reaches a client.
+  traceback ever reaches a client. Each error is logged once, as one line with the request
+  id, route, status and reason (never a key or image bytes), so that a client's
+  `X-Request-Id` leads to why it was refused.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body
+from errors import error_body
 
 logger = logging.getLogger(__name__)
 
@@ -103,9 +105,11 @@ class _ErrorRewriter:
         body = _parse_json(bytes(self._held_body))
         if isinstance(body, dict) and set(body) >= {"error", "detail", "status_code"}:
             payload = bytes(self._held_body)  # already ours
+            detail = str(body["detail"])
         else:
             detail = _foreign_detail(self.scope, status, body, bytes(self._held_body))
             payload = json.dumps(error_body(status, detail)).encode()
+        log_error(self.scope, status, detail)
         headers = MutableHeaders(raw=list(start.get("headers", [])))
         headers["content-type"] = "application/json"
         headers["content-length"] = str(len(payload))
@@ -113,6 +117,7 @@ class _ErrorRewriter:
         await self._send({"type": "http.response.body", "body": payload})
 
     async def send_envelope(self, status: int, detail: str) -> None:
+        log_error(self.scope, status, detail)
         payload = json.dumps(error_body(status, detail)).encode()
         self.response_started = True
         await self._send(
@@ -126,6 +131,21 @@ class _ErrorRewriter:
             }
         )
         await self._send({"type": "http.response.body", "body": payload})
+
+
+def log_error(scope: Scope, status: int, detail: str) -> None:
+    """One line per error response: 4xx at info (the client's mistake), 5xx at warning,
+    500 at error."""
+    level = logging.INFO if status < 500 else logging.ERROR if status == 500 else logging.WARNING
+    logger.log(
+        level,
+        "%s %s -> %d %s (request %s)",
+        scope.get("method", "-"),
+        scope.get("path", "-"),
+        status,
+        detail,
+        request_id_of(scope),
+    )
 
 
 def _foreign_detail(scope: Scope, status: int, body: Any, raw: bytes) -> str:

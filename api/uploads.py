@@ -19,7 +19,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from api.errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
+from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 MEGABYTE = 1024 * 1024
 FORM_FIELDS = ("image", "mask")

@@ -1,7 +1,7 @@
 """The accounts facade the HTTP layer uses: who is calling, may they, and what they used.
 
     account = await accounts.authenticate(api_key)      # 401 / 503
-    status = await accounts.admit(account)              # spends; 429 with headers
+    status = await accounts.admit(account, cost=1)      # spends; 429 with headers
     status = await accounts.peek(account)               # headers only
     await accounts.record(account, succeeded=True, processing_seconds=1.2)
 
@@ -21,12 +21,14 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-from api.errors import ServiceUnavailable, TooManyRequests, Unauthorized
+from auth.backends import open_store
 from auth.keys import digests_match, parse_key
 from auth.outage import OutageFallback
 from auth.plans import Plan
-from auth.store import Store, StoreUnavailable, UsageDelta, open_store
+from auth.records import Account, UsageDelta
+from auth.store import Store, StoreUnavailable
 from auth.token_bucket import Decision
+from errors import BadRequest, ServiceUnavailable, TooManyRequests, Unauthorized
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -40,14 +42,6 @@ STATS_UNAVAILABLE = "Usage statistics are unavailable right now; retry shortly."
 OUTAGE_RETRY_AFTER_S = 5
 # last_used is informational: writing it at most this often keeps the hot path read-only.
 TOUCH_INTERVAL_S = 60.0
-
-
-@dataclass(frozen=True)
-class Account:
-    key_id: str
-    prefix: str
-    name: str
-    plan: Plan
 
 
 @dataclass(frozen=True)
@@ -115,8 +109,17 @@ class Accounts:
         await self._touch(account, now)
         return account
 
-    async def admit(self, account: Account) -> RateLimitStatus:
-        status = await self._limit(account, spend=True)
+    async def admit(self, account: Account, *, cost: int = 1) -> RateLimitStatus:
+        """Spend `cost` tokens and quota units (one per image), all or nothing, or raise 429."""
+        plan = account.plan
+        most = min(plan.burst, plan.quota)
+        if cost > most:
+            # It could never pass, however long the client waits: 429 would be a lie.
+            raise BadRequest(
+                f"This request counts as {cost} requests; the {plan.name} plan allows at most "
+                f"{most} at once"
+            )
+        status = await self._limit(account, cost=cost)
         if not status.decision.allowed:
             raise TooManyRequests(
                 _refusal_detail(status.decision, account.plan), headers=status.refusal_headers()
@@ -124,7 +127,7 @@ class Accounts:
         return status
 
     async def peek(self, account: Account) -> RateLimitStatus:
-        return await self._limit(account, spend=False)
+        return await self._limit(account, cost=0)
 
     async def record(self, account: Account, *, succeeded: bool, processing_seconds: float) -> None:
         """Count one admitted remove-watermark request; never raises for store failures."""
@@ -152,7 +155,7 @@ class Accounts:
         try:
             usage = await self._use_store(lambda: self.store.usage(account.key_id))
             decision = await self._use_store(
-                lambda: self.store.limit(account.key_id, account.plan, spend=False)
+                lambda: self.store.limit(account.key_id, account.plan, cost=0)
             )
         except StoreUnavailable:
             raise ServiceUnavailable(
@@ -186,16 +189,18 @@ class Accounts:
 
     # --- internals --------------------------------------------------------------------------
 
-    async def _limit(self, account: Account, *, spend: bool) -> RateLimitStatus:
+    async def _limit(self, account: Account, *, cost: int) -> RateLimitStatus:
         try:
             decision = await self._use_store(
-                lambda: self.store.limit(account.key_id, account.plan, spend=spend)
+                lambda: self.store.limit(account.key_id, account.plan, cost=cost)
             )
         except StoreUnavailable:
-            decision = self.fallback.blind_decision(account, self.clock(), spend=spend)
-            if spend:
-                # The quota unit this request takes is charged once the store is back.
-                self.fallback.buffer_usage(account.key_id, account.plan, UsageDelta(quota_spent=1))
+            decision = self.fallback.blind_decision(account, self.clock(), cost=cost)
+            if cost > 0:
+                # The quota this request takes is charged once the store is back.
+                self.fallback.buffer_usage(
+                    account.key_id, account.plan, UsageDelta(quota_spent=cost)
+                )
             return RateLimitStatus(decision, enforced=False)
         self.fallback.remember_decision(account.key_id, decision, self.clock())
         return RateLimitStatus(decision)

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 import typer
 
+from auth.backends import open_store
 from auth.key_admin import CreatedKey, KeyAdmin, KeyAdminError
 from auth.plans import (
     ENTERPRISE,
@@ -32,7 +33,8 @@ from auth.plans import (
     enterprise_plan,
     resolve_plan,
 )
-from auth.store import KeyRecord, StoreUnavailable, open_store
+from auth.records import KeyRecord
+from auth.store import StoreUnavailable
 from settings import get_settings
 
 T = TypeVar("T")
@@ -72,7 +74,7 @@ def list_keys(as_json: bool = typer.Option(False, "--json", help="Print JSON."))
     """Every key: prefix, name, plan, created, last used, revoked."""
     keys = _run(lambda admin: admin.list())
     if as_json:
-        typer.echo(json.dumps([_describe(key) for key in keys], indent=2))
+        typer.echo(json.dumps([_key_summary(key) for key in keys], indent=2))
         return
     columns = ("PREFIX", "NAME", "PLAN", "CREATED", "LAST USED", "REVOKED")
     rows = [columns]
@@ -185,14 +187,14 @@ def _duration(text: str) -> float:
 
 def _print_created(created: CreatedKey, as_json: bool, headline: str) -> None:
     if as_json:
-        typer.echo(json.dumps({"key": created.key, **_describe(created.record)}, indent=2))
+        typer.echo(json.dumps({"key": created.key, **_key_summary(created.record)}, indent=2))
         return
     typer.echo(headline)
     typer.echo("Copy the key now; it cannot be shown again:")
     typer.echo(created.key)
 
 
-def _describe(key: KeyRecord) -> dict[str, Any]:
+def _key_summary(key: KeyRecord) -> dict[str, Any]:
     plan = key.plan
     return {
         "key_id": key.key_id,

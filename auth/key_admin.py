@@ -12,7 +12,8 @@ from dataclasses import dataclass, replace
 
 from auth.keys import IssuedKey, KeyEnvironment, generate_key, new_key_id
 from auth.plans import ENTERPRISE, Plan
-from auth.store import DuplicatePrefix, KeyRecord, Secret, Store
+from auth.records import KeyRecord, Secret
+from auth.store import DuplicatePrefix, Store
 
 # A clash needs two of 62**8 prefixes to coincide; a few fresh draws settle it.
 MAX_PREFIX_ATTEMPTS = 5

@@ -17,14 +17,10 @@ from __future__ import annotations
 import logging
 import uuid
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 from auth.plans import Plan, quota_window
-from auth.store import UsageDelta
+from auth.records import Account, UsageDelta
 from auth.token_bucket import Bucket, BucketState, Decision, Quota, decide
-
-if TYPE_CHECKING:
-    from auth.accounts import Account
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +108,7 @@ class OutageFallback:
     def remember_decision(self, key_id: str, decision: Decision, now: float) -> None:
         self._limits[key_id] = _KnownLimits(BucketState(decision.remaining, now), decision.quota)
 
-    def blind_decision(self, account: Account, now: float, *, spend: bool) -> Decision:
+    def blind_decision(self, account: Account, now: float, *, cost: int) -> Decision:
         """An always-allowed decision whose headers are our best estimate."""
         plan = account.plan
         bucket = Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second)
@@ -120,11 +116,11 @@ class OutageFallback:
         quota = known.quota if known else None
         if quota is None or quota.resets_at <= now:
             quota = Quota(0, plan.quota, quota_window(now, plan.quota_period).resets_at)
-        outcome = decide(known.bucket if known else None, bucket, quota, now, spend=spend)
-        if spend:
+        outcome = decide(known.bucket if known else None, bucket, quota, now, cost=cost)
+        if cost > 0:
             # Admitted even when the estimate says no, so it counts against the quota.
             self._limits[account.key_id] = _KnownLimits(
-                outcome.bucket, replace(quota, used=quota.used + 1)
+                outcome.bucket, replace(quota, used=quota.used + cost)
             )
         return replace(outcome.decision, allowed=True, retry_after=0, reason=None)
 

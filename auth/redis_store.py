@@ -29,18 +29,14 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from auth.plans import ENTERPRISE, Plan
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
 from auth.store import (
     RECEIPT_TTL_SECONDS,
     USAGE_TTL_SECONDS,
-    Credential,
     DuplicatePrefix,
-    KeyRecord,
-    Secret,
     StoreUnavailable,
-    Usage,
-    UsageDelta,
 )
-from auth.token_bucket import Bucket, Decision, Quota, describe
+from auth.token_bucket import Bucket, Decision, Quota, decision_after
 
 LIMIT_SCRIPT = resources.files("auth").joinpath("lua/limit.lua").read_text(encoding="utf-8")
 
@@ -203,12 +199,15 @@ class RedisStore:
 
     # --- limits and usage -------------------------------------------------------------------
 
-    async def limit(self, key_id: str, plan: Plan, *, spend: bool) -> Decision:
-        reply = await self._run_limit_script(key_id, plan, "admit" if spend else "peek")
-        allowed, reason, tokens, now, used, resets_at = reply
-        return describe(
-            allowed=bool(allowed),
+    async def limit(self, key_id: str, plan: Plan, *, cost: int) -> Decision:
+        if cost < 0 or cost > plan.burst:
+            raise ValueError(f"cost {cost} is outside 0..{plan.burst} (the plan's burst)")
+        mode = "admit" if cost > 0 else "peek"
+        reply = await self._run_limit_script(key_id, plan, mode, units=cost)
+        _allowed, reason, tokens, now, used, resets_at = reply
+        return decision_after(
             reason=reason or None,
+            cost=cost,
             tokens=float(tokens),
             now=float(now),
             bucket=Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second),
@@ -221,7 +220,7 @@ class RedisStore:
             key_id,
             plan,
             "record",
-            charge=delta.quota_spent,
+            units=delta.quota_spent,
             receipt_key=f"{self.prefix}receipt:{{{key_id}}}:{receipt}",
             counts=[
                 delta.total,
@@ -249,7 +248,7 @@ class RedisStore:
         plan: Plan,
         mode: str,
         *,
-        charge: int = 0,
+        units: int = 0,
         receipt_key: str | None = None,
         counts: list[int | str] | None = None,
     ) -> list[Any]:
@@ -260,7 +259,7 @@ class RedisStore:
             repr(plan.refill_per_second),
             plan.quota,
             plan.quota_period,
-            charge,
+            units,
             USAGE_TTL_SECONDS,
             *(counts or []),
         ]

@@ -22,15 +22,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auth.plans import ENTERPRISE, Plan, quota_window
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
 from auth.store import (
     RECEIPT_TTL_SECONDS,
-    Credential,
     DuplicatePrefix,
-    KeyRecord,
-    Secret,
     StoreUnavailable,
-    Usage,
-    UsageDelta,
 )
 from auth.token_bucket import Bucket, BucketState, Decision, Quota, decide
 
@@ -240,13 +236,13 @@ class SqliteStore:
 
     # --- limits and usage -------------------------------------------------------------------
 
-    async def limit(self, key_id: str, plan: Plan, *, spend: bool) -> Decision:
+    async def limit(self, key_id: str, plan: Plan, *, cost: int) -> Decision:
         bucket = Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second)
 
         def limit(connection: sqlite3.Connection) -> Decision:
             now = self.clock()
             window = quota_window(now, plan.quota_period)
-            transaction = _write(connection) if spend else _read(connection)
+            transaction = _write(connection) if cost > 0 else _read(connection)
             with transaction:
                 row = connection.execute(
                     "SELECT tokens, updated_at FROM buckets WHERE key_id = ?", (key_id,)
@@ -254,9 +250,9 @@ class SqliteStore:
                 state = BucketState(*row) if row else None
                 used = _quota_used(connection, key_id, window.tag)
                 outcome = decide(
-                    state, bucket, Quota(used, plan.quota, window.resets_at), now, spend=spend
+                    state, bucket, Quota(used, plan.quota, window.resets_at), now, cost=cost
                 )
-                if spend and outcome.decision.allowed:
+                if cost > 0 and outcome.decision.allowed:
                     connection.execute(
                         "INSERT INTO buckets (key_id, tokens, updated_at) VALUES (?, ?, ?)"
                         " ON CONFLICT (key_id) DO UPDATE"
@@ -264,7 +260,7 @@ class SqliteStore:
                         (key_id, outcome.bucket.tokens, outcome.bucket.updated_at),
                     )
                     _set_quota_used(connection, key_id, window.tag, outcome.quota_used)
-                elif spend:
+                elif cost > 0:
                     _add_usage(connection, key_id, "rate_limited = rate_limited + 1", ())
             return outcome.decision
 

@@ -1,9 +1,9 @@
-"""The accounts store: what it holds, the one interface both backends implement, the factory.
+"""The accounts store: the one interface both backends implement, and its errors.
 
-Backends: `RedisStore` (auth/redis_store.py) when `IOPAINT_REDIS_URL` is set, shared by
-every replica; otherwise `SqliteStore` (auth/sqlite_store.py), a file under
-`IOPAINT_DATA_DIR` shared by the worker processes of one machine. Both give the same
-answers; `tests/auth/test_store_contract.py` runs one suite against each.
+Backends: `RedisStore` (auth/redis_store.py), shared by every replica, and `SqliteStore`
+(auth/sqlite_store.py), a file shared by the worker processes of one machine;
+`auth/backends.py` picks one from the settings. Both give the same answers;
+`tests/auth/test_store_contract.py` runs one suite against each.
 
 Errors::
 
@@ -14,14 +14,11 @@ Errors::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
-from auth.plans import Plan, resolve_plan
+from auth.plans import Plan
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
 from auth.token_bucket import Decision
-
-if TYPE_CHECKING:
-    from settings import Settings
 
 # Lifetime usage counters in Redis carry a TTL like every key, renewed on each write: a key
 # unused for this long loses its statistics, nothing else.
@@ -42,81 +39,6 @@ class StoreUnavailable(StoreError):
 
 class DuplicatePrefix(StoreError):
     pass
-
-
-@dataclass(frozen=True)
-class Secret:
-    """One credential of a key. Rotation adds one and gives the older ones an end."""
-
-    prefix: str
-    key_id: str
-    digest: str  # SHA-256 of the full key; the key itself is never stored
-    created_at: float
-    expires_at: float | None = None
-
-    def valid_at(self, now: float) -> bool:
-        return self.expires_at is None or now < self.expires_at
-
-
-@dataclass(frozen=True)
-class KeyRecord:
-    """A client's key: identity, plan, life cycle. Usage and limits hang off `key_id`."""
-
-    key_id: str
-    name: str
-    plan_name: str
-    custom_limits: Plan | None  # enterprise only
-    environment: str  # "live" or "test"
-    created_at: float
-    last_used_at: float | None = None
-    revoked_at: float | None = None
-    secrets: tuple[Secret, ...] = ()
-
-    @property
-    def plan(self) -> Plan:
-        return resolve_plan(self.plan_name, self.custom_limits)
-
-    @property
-    def current_prefix(self) -> str:
-        newest = max(self.secrets, key=lambda secret: secret.created_at, default=None)
-        return newest.prefix if newest else "-"
-
-
-@dataclass(frozen=True)
-class Credential:
-    """What a display prefix leads to."""
-
-    secret: Secret
-    key: KeyRecord
-
-
-@dataclass(frozen=True)
-class UsageDelta:
-    """Counts to add to a key's usage; `quota_spent` only for requests admitted blind."""
-
-    total: int = 0
-    success: int = 0
-    failed: int = 0
-    processing_seconds: float = 0.0
-    quota_spent: int = 0
-
-    def __add__(self, other: UsageDelta) -> UsageDelta:
-        return UsageDelta(
-            self.total + other.total,
-            self.success + other.success,
-            self.failed + other.failed,
-            self.processing_seconds + other.processing_seconds,
-            self.quota_spent + other.quota_spent,
-        )
-
-
-@dataclass(frozen=True)
-class Usage:
-    total: int = 0
-    success: int = 0
-    failed: int = 0
-    processing_seconds: float = 0.0
-    rate_limited: int = 0
 
 
 class Store(Protocol):
@@ -144,10 +66,11 @@ class Store(Protocol):
     async def touch(self, key_id: str, *, at: float) -> None:
         """Record that the key was used at `at`."""
 
-    async def limit(self, key_id: str, plan: Plan, *, spend: bool) -> Decision:
-        """Decide one request on the store's clock, atomically across processes. With
-        `spend`, an admitted request takes a token and a unit of quota and a refused one
-        counts in `rate_limited`; without, nothing changes."""
+    async def limit(self, key_id: str, plan: Plan, *, cost: int) -> Decision:
+        """Decide one request on the store's clock, atomically across processes. With a
+        `cost` of N > 0, an admitted request takes N tokens and N units of quota (all or
+        nothing) and a refused one counts once in `rate_limited`; with 0, nothing changes
+        (`auth.token_bucket.decide`; 0 <= cost <= the plan's burst)."""
 
     async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str) -> None:
         """Add `delta` to the key's counters (and `quota_spent` to its current quota period),
@@ -156,19 +79,3 @@ class Store(Protocol):
     async def usage(self, key_id: str) -> Usage: ...
 
     async def aclose(self) -> None: ...
-
-
-def open_store(settings: Settings) -> Store:
-    """Redis when `redis_url` is set, else the embedded SQLite file in `data_dir`."""
-    # Imported here: each backend module imports this one for the records above.
-    if settings.redis_url is not None:
-        from auth.redis_store import RedisStore
-
-        return RedisStore.from_url(
-            settings.redis_url.get_secret_value(),
-            key_prefix=settings.redis_key_prefix,
-            timeout_s=settings.store_timeout_s,
-        )
-    from auth.sqlite_store import SqliteStore
-
-    return SqliteStore(settings.data_dir / "accounts.sqlite3", timeout_s=settings.store_timeout_s)

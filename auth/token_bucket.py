@@ -1,10 +1,12 @@
 """Token bucket plus quota: the admission decision, as pure arithmetic on numbers and a clock.
 
 A bucket holds up to `capacity` tokens (the plan's burst) and gains `refill_per_second`
-tokens continuously. A request passes when the quota period still has room and the bucket
-holds a whole token; passing spends one of each. The stores keep the state; the SQLite
-store calls `decide` inside a transaction, and the Redis Lua script performs the same steps
-atomically, after which `describe` turns its result into the same `Decision`.
+tokens continuously. A request has a cost: 1 for one image, N for a batch of N. It passes
+when the quota period still has room for its cost and the bucket holds that many tokens;
+passing spends them, all or nothing. A cost of 0 only looks. The stores keep the state; the
+SQLite store calls `decide` inside a transaction, and the Redis Lua script performs the
+same steps atomically, after which `decision_after` turns its result into the same
+`Decision`.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class Decision:
     allowed: bool
     limit: int  # X-RateLimit-Limit: the bucket's capacity
     remaining: int  # X-RateLimit-Remaining: whole tokens, capped by the quota left
-    reset_at: int  # X-RateLimit-Reset: Unix seconds when `remaining` is back to its best
+    reset_at: int  # X-RateLimit-Reset: on a refusal, when it would pass; else when full again
     retry_after: int  # Retry-After, seconds; 0 when allowed
     reason: Refusal | None  # why it was refused
     quota: Quota
@@ -71,36 +73,46 @@ def tokens_at(state: BucketState | None, bucket: Bucket, now: float) -> float:
     return min(float(bucket.capacity), state.tokens + elapsed * bucket.refill_per_second)
 
 
-def refusal(tokens: float, quota: Quota) -> Refusal | None:
-    """Why a request would be refused now; the quota first, as it is the longer wait."""
-    if quota.left < 1:
+def units_needed(cost: int) -> int:
+    """What a request of `cost` must find in the bucket and the quota; a look (0) asks
+    whether one more request would pass."""
+    return max(cost, 1)
+
+
+def refusal(tokens: float, quota: Quota, cost: int) -> Refusal | None:
+    """Why a request of `cost` would be refused now; the quota first, the longer wait."""
+    needed = units_needed(cost)
+    if quota.left < needed:
         return "quota"
-    if tokens + EPSILON < 1.0:
+    if tokens + EPSILON < needed:
         return "rate"
     return None
 
 
 def decide(
-    state: BucketState | None, bucket: Bucket, quota: Quota, now: float, *, spend: bool
+    state: BucketState | None, bucket: Bucket, quota: Quota, now: float, *, cost: int
 ) -> Outcome:
-    """Admit (spend=True) or only inspect (spend=False) one request at `now`."""
+    """Admit a request of `cost` tokens and quota units at `now`, all or nothing; a cost of
+    0 changes nothing. A cost above the capacity could never pass: callers refuse it first."""
+    if cost < 0 or cost > bucket.capacity:
+        raise ValueError(f"cost {cost} is outside 0..{bucket.capacity} (the bucket's capacity)")
     tokens = tokens_at(state, bucket, now)
-    reason = refusal(tokens, quota)
+    reason = refusal(tokens, quota, cost)
     used = quota.used
-    if spend and reason is None:
-        tokens = max(0.0, tokens - 1.0)
-        used += 1
+    if cost > 0 and reason is None:
+        tokens = max(0.0, tokens - cost)
+        used += cost
     after = Quota(used=used, limit=quota.limit, resets_at=quota.resets_at)
-    decision = describe(
-        allowed=reason is None, reason=reason, tokens=tokens, now=now, bucket=bucket, quota=after
+    decision = decision_after(
+        reason=reason, cost=cost, tokens=tokens, now=now, bucket=bucket, quota=after
     )
     return Outcome(decision, BucketState(tokens, now), used)
 
 
-def describe(
+def decision_after(
     *,
-    allowed: bool,
     reason: Refusal | None,
+    cost: int,
     tokens: float,
     now: float,
     bucket: Bucket,
@@ -109,18 +121,23 @@ def describe(
     """The decision a client sees, from the bucket and quota as they are after the request."""
     whole_tokens = math.floor(tokens + EPSILON)
     remaining = max(0, min(whole_tokens, quota.left))
-    if quota.left < 1:
-        # Nothing passes before the next quota period, however full the bucket gets.
-        reset_at = quota.resets_at
-    else:
-        reset_at = math.ceil(now + max(0.0, bucket.capacity - tokens) / bucket.refill_per_second)
+    needed = units_needed(cost)
     retry_after = 0
     if reason == "quota":
         retry_after = max(1, math.ceil(quota.resets_at - now))
     elif reason == "rate":
-        retry_after = max(1, math.ceil((1.0 - tokens) / bucket.refill_per_second - EPSILON))
+        retry_after = max(1, math.ceil((needed - tokens) / bucket.refill_per_second - EPSILON))
+    if reason is not None and cost > 0:
+        # A refusal: the moment this request would pass, so that a client sleeping until
+        # X-RateLimit-Reset is not refused again (the document's wait-for-reset helper).
+        reset_at = math.ceil(now) + retry_after if reason == "rate" else quota.resets_at
+    elif quota.left < 1:
+        # Nothing passes before the next quota period, however full the bucket gets.
+        reset_at = quota.resets_at
+    else:
+        reset_at = math.ceil(now + max(0.0, bucket.capacity - tokens) / bucket.refill_per_second)
     return Decision(
-        allowed=allowed,
+        allowed=reason is None,
         limit=bucket.capacity,
         remaining=remaining,
         reset_at=reset_at,

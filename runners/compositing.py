@@ -36,19 +36,3 @@ def blend(original: np.ndarray, inpainted: np.ndarray, mask: np.ndarray) -> np.n
     # +127 then floor-divide rounds to nearest; at weight 0 or 255 it is exact.
     out[window] = ((mixed + 127) // 255).astype(np.uint8)
     return out
-
-
-def pack_job(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """One ``(H, W, 4)`` array carrying an RGB image and its mask to the runner.
-
-    The runner's batchable API takes a list of single arrays, so image and mask
-    travel together as the fourth channel.
-    """
-    return np.dstack([image, mask])
-
-
-def unpack_job(job: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Inverse of `pack_job`: ``(RGB image, mask)`` as contiguous arrays."""
-    if job.ndim != 3 or job.shape[2] != 4 or job.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 4) uint8 job, got {job.shape} {job.dtype}")
-    return np.ascontiguousarray(job[..., :3]), np.ascontiguousarray(job[..., 3])

@@ -1,14 +1,15 @@
 -- One atomic admission decision: token bucket and calendar quota, on the Redis clock.
 --
 -- Mirrors auth/token_bucket.py `decide` (the reference, unit-tested there); Python turns
--- the returned state into headers with `describe`, so only the state changes live here.
+-- the returned state into headers with `decision_after`, so only the state changes live here.
 --
 -- KEYS[1] bucket hash {tokens, ts}     absent = full bucket; expires once it would be full
 -- KEYS[2] quota hash  {period, used}   a different period tag means a new, empty period
 -- KEYS[3] usage hash  {rate_limited,…} lifetime counters; a long TTL, renewed on write
 -- KEYS[4] receipt      ("record" only) present = that usage was recorded already
 -- ARGV: mode ("admit" | "peek" | "record"), capacity, refill per second, quota limit,
---       quota period ("day" | "month"), quota to charge, usage TTL seconds,
+--       quota period ("day" | "month"), units (admit: the request's cost in tokens and
+--       quota, all or nothing; record: quota spent while the store was down), usage TTL s,
 --       and for "record": total, success, failed, processing seconds, receipt TTL seconds
 -- Returns: {allowed 0/1, reason ("" | "rate" | "quota"), tokens (string), now (string),
 --           quota used, quota resets_at}
@@ -19,7 +20,7 @@ local capacity = tonumber(ARGV[2])
 local refill_per_second = tonumber(ARGV[3])
 local quota_limit = tonumber(ARGV[4])
 local period = ARGV[5]
-local charge = tonumber(ARGV[6])
+local units = tonumber(ARGV[6])
 local usage_ttl = tonumber(ARGV[7])
 local EPSILON = 1e-9
 
@@ -84,9 +85,9 @@ if mode == 'record' then
   redis.call('HINCRBY', usage_key, 'failed', ARGV[10])
   redis.call('HINCRBYFLOAT', usage_key, 'processing_seconds', ARGV[11])
   redis.call('EXPIRE', usage_key, usage_ttl)
-  if charge > 0 then
+  if units > 0 then
     -- Requests admitted while the store was unreachable count against the quota now.
-    used = used + charge
+    used = used + units
     write_quota()
   end
   return {1, '', '0', string.format('%.6f', now), used, resets_at}
@@ -99,17 +100,19 @@ if stored_bucket[1] then
   tokens = math.min(capacity, tonumber(stored_bucket[1]) + elapsed * refill_per_second)
 end
 
+-- A look (peek) asks whether one more request would pass.
+local needed = math.max(units, 1)
 local reason = ''
-if quota_limit - used < 1 then
+if quota_limit - used < needed then
   reason = 'quota'
-elseif tokens + EPSILON < 1 then
+elseif tokens + EPSILON < needed then
   reason = 'rate'
 end
 
 if mode == 'admit' then
   if reason == '' then
-    tokens = math.max(0, tokens - 1)
-    used = used + 1
+    tokens = math.max(0, tokens - units)
+    used = used + units
     redis.call('HSET', bucket_key, 'tokens', string.format('%.17g', tokens),
       'ts', string.format('%.6f', now))
     -- Once the bucket would be full again, a missing key says the same thing.

@@ -224,7 +224,7 @@ def test_health_is_public_and_truthful(service: RunningService) -> None:
         "device": "cpu",
         "gpu_available": False,
     }
-    # Healthy means warm: BentoML's batching was trained before traffic (runners/client.py).
+    # Healthy means warm: BentoML's batching was trained before traffic (api/model_client.py).
     assert "Runner warmed up: 12 calls" in service.log()
 
 

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from api.errors import BadRequest
 from api.images import decode_image, decode_mask
+from errors import BadRequest
 from tests.images import box_mask, encode, photo
 
 SEEDS = [encode(photo(24, 16), fmt) for fmt in ("JPEG", "PNG", "WEBP")] + [

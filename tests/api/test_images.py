@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from api.errors import BadRequest
 from api.images import decode_image, decode_mask, encode_png
+from errors import BadRequest
 from tests.images import box_mask, decode, encode, photo
 
 MAX = 4096

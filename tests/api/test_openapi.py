@@ -11,8 +11,8 @@ import yaml
 from starlette.routing import Route
 
 from api.app import create_app
+from api.model_client import InProcessModels
 from api.openapi import CONTRACT_PATH, load_contract
-from runners.client import InProcessRunner
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
 from tests.server import RunningService
@@ -27,7 +27,7 @@ def schema_validator(name: str) -> jsonschema.protocols.Validator:
 
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
-    app = create_app(InProcessRunner(OpenCVInpainter()), accounts=None, settings=Settings())  # type: ignore[arg-type]
+    app = create_app(InProcessModels(OpenCVInpainter()), accounts=None, settings=Settings())  # type: ignore[arg-type]
     served = {
         (method.lower(), route.path)
         for route in app.routes

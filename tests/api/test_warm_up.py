@@ -9,7 +9,7 @@ import httpx
 import numpy as np
 
 from api.app import create_app
-from runners.client import ModelStatus
+from runners.model_info import ModelInfo
 from settings import Settings
 
 
@@ -22,8 +22,8 @@ class GatedRunner:
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return image
 
-    async def status(self) -> ModelStatus:
-        return ModelStatus(model="lama", device="cpu", gpu_available=False)
+    async def model_info(self) -> ModelInfo:
+        return ModelInfo(model="lama", device="cpu", gpu_available=False)
 
     async def warm_up(self) -> None:
         await self.gate.wait()

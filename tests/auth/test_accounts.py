@@ -8,14 +8,14 @@ from typing import Any
 
 import pytest
 
-from api.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from auth.accounts import INVALID_KEY, MISSING_KEY, Accounts
 from auth.key_admin import KeyAdmin
 from auth.keys import _checksum, generate_key
 from auth.plans import PLANS, enterprise_plan
 from auth.sqlite_store import SqliteStore
 from auth.store import Store, StoreUnavailable
-from tests.auth.conftest import FakeClock
+from errors import ServiceUnavailable, TooManyRequests, Unauthorized
+from tests.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

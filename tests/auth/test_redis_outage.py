@@ -14,9 +14,9 @@ from auth.key_admin import KeyAdmin
 from auth.outage import RETRY_INTERVAL_S
 from auth.plans import PLANS
 from auth.redis_store import RedisStore
-from tests.auth.conftest import FakeClock
+from tests.api.tiny_app import ROUTE, tiny_app
 from tests.auth.redis_server import REDIS_BINARY, RedisServer
-from tests.auth.test_middleware import ROUTE, tiny_app
+from tests.clock import FakeClock
 
 pytestmark = [
     pytest.mark.anyio,

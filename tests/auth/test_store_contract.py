@@ -126,41 +126,41 @@ async def test_no_store_holds_a_plaintext_key(
 
 
 async def test_a_fresh_free_key_passes_its_burst_then_is_refused(store: Store) -> None:
-    decisions = [await store.limit("key_a", FREE, spend=True) for _ in range(6)]
+    decisions = [await store.limit("key_a", FREE, cost=1) for _ in range(6)]
     assert [d.allowed for d in decisions] == [True] * 5 + [False]
     assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0]
     refused = decisions[-1]
     assert (refused.reason, refused.limit) == ("rate", 5)
     assert 29 <= refused.retry_after <= 30
     assert refused.quota.used == 5
-    assert await store.limit("key_b", FREE, spend=True)  # keys do not share buckets
+    assert await store.limit("key_b", FREE, cost=1)  # keys do not share buckets
 
 
 async def test_peeking_spends_nothing(store: Store) -> None:
     for _ in range(3):
-        peeked = await store.limit("key_a", FREE, spend=False)
+        peeked = await store.limit("key_a", FREE, cost=0)
         assert (peeked.allowed, peeked.remaining, peeked.quota.used) == (True, 5, 0)
-    await store.limit("key_a", FREE, spend=True)
-    assert (await store.limit("key_a", FREE, spend=False)).remaining == 4
+    await store.limit("key_a", FREE, cost=1)
+    assert (await store.limit("key_a", FREE, cost=0)).remaining == 4
     assert (await store.usage("key_a")).rate_limited == 0
 
 
 async def test_after_the_time_for_one_token_exactly_one_more_passes(store: Store) -> None:
     plan = HALF_SECOND_TOKENS
-    assert [(await store.limit("k", plan, spend=True)).allowed for _ in range(3)] == [
+    assert [(await store.limit("k", plan, cost=1)).allowed for _ in range(3)] == [
         True,
         True,
         False,
     ]
     await asyncio.sleep(0.6)  # 1.2 tokens
-    assert (await store.limit("k", plan, spend=True)).allowed
-    refused = await store.limit("k", plan, spend=True)
+    assert (await store.limit("k", plan, cost=1)).allowed
+    refused = await store.limit("k", plan, cost=1)
     assert not refused.allowed
     assert refused.retry_after == 1
 
 
 async def test_the_quota_refuses_even_with_tokens_left(store: Store) -> None:
-    decisions = [await store.limit("k", QUOTA_OF_TEN, spend=True) for _ in range(11)]
+    decisions = [await store.limit("k", QUOTA_OF_TEN, cost=1) for _ in range(11)]
     assert [d.allowed for d in decisions] == [True] * 10 + [False]
     refused = decisions[-1]
     window = quota_window(time.time(), "day")
@@ -175,7 +175,7 @@ async def test_the_quota_refuses_even_with_tokens_left(store: Store) -> None:
 @pytest.mark.parametrize("period", ["day", "month"])
 async def test_quota_periods_agree_with_the_reference(store: Store, period: str) -> None:
     plan = enterprise_plan(rate_per_minute=60, burst=5, quota=100, quota_period=period)  # type: ignore[arg-type]
-    decision = await store.limit("k", plan, spend=True)
+    decision = await store.limit("k", plan, cost=1)
     assert decision.quota.resets_at == quota_window(time.time(), period).resets_at  # type: ignore[arg-type]
 
 
@@ -186,14 +186,14 @@ async def test_fifty_parallel_admits_on_a_fresh_free_key_admit_exactly_five(
     clients = [make_store() for _ in range(5)]
     try:
         decisions = await asyncio.gather(
-            *(clients[n % 5].limit("key_a", FREE, spend=True) for n in range(50))
+            *(clients[n % 5].limit("key_a", FREE, cost=1) for n in range(50))
         )
     finally:
         for client in clients:
             await client.aclose()
     assert sum(decision.allowed for decision in decisions) == 5
     assert (await store.usage("key_a")).rate_limited == 45
-    assert (await store.limit("key_a", FREE, spend=False)).quota.used == 5
+    assert (await store.limit("key_a", FREE, cost=0)).quota.used == 5
 
 
 # --- usage ------------------------------------------------------------------------------------
@@ -219,15 +219,15 @@ async def test_a_usage_write_retried_under_its_receipt_counts_once(store: Store)
     usage = await store.usage("k")
     assert (usage.total, usage.success) == (2, 2)
     assert usage.processing_seconds == pytest.approx(1.0)
-    assert (await store.limit("k", QUOTA_OF_TEN, spend=False)).quota.used == 2
+    assert (await store.limit("k", QUOTA_OF_TEN, cost=0)).quota.used == 2
 
 
 async def test_quota_spent_blind_is_charged_to_the_current_period(store: Store) -> None:
-    await store.limit("k", QUOTA_OF_TEN, spend=True)
+    await store.limit("k", QUOTA_OF_TEN, cost=1)
     await store.add_usage(
         "k", QUOTA_OF_TEN, UsageDelta(total=3, success=3, quota_spent=3), receipt="blind"
     )
-    assert (await store.limit("k", QUOTA_OF_TEN, spend=False)).quota.used == 4
+    assert (await store.limit("k", QUOTA_OF_TEN, cost=0)).quota.used == 4
 
 
 # --- the SQLite file across processes ----------------------------------------------------------
@@ -243,7 +243,7 @@ async def main() -> None:
     start_at = float(sys.argv[2])
     time.sleep(max(0.0, start_at - time.time()))
     decisions = await asyncio.gather(
-        *(store.limit("key_a", PLANS["free"], spend=True) for _ in range(25))
+        *(store.limit("key_a", PLANS["free"], cost=1) for _ in range(25))
     )
     await store.aclose()
     print(sum(decision.allowed for decision in decisions))

@@ -29,7 +29,7 @@ def run(steps: list[Step], bucket: Bucket = FREE, quota: Quota = ROOMY_QUOTA) ->
     decisions = []
     for step in steps:
         current = Quota(used, quota.limit, quota.resets_at)
-        outcome = decide(state, bucket, current, T0 + step.at, spend=True)
+        outcome = decide(state, bucket, current, T0 + step.at, cost=1)
         state, used = outcome.bucket, outcome.quota_used
         decisions.append(outcome.decision)
     return decisions
@@ -100,7 +100,7 @@ def test_remaining_is_capped_by_the_quota_left() -> None:
 
 
 def test_peeking_spends_nothing() -> None:
-    outcome = decide(None, FREE, ROOMY_QUOTA, T0, spend=False)
+    outcome = decide(None, FREE, ROOMY_QUOTA, T0, cost=0)
     assert outcome.decision.allowed
     assert outcome.decision.remaining == 5
     assert outcome.quota_used == 0

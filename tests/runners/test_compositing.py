@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis.extra.numpy import arrays
 
-from runners.compositing import blend, pack_job, unpack_job
+from runners.compositing import blend
 
 pixels = arrays(np.uint8, (6, 5, 3))
 masks = arrays(np.uint8, (6, 5))
@@ -47,14 +47,3 @@ def test_blend_refuses_mismatched_shapes() -> None:
         blend(
             np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.uint8), np.zeros((4, 5), np.uint8)
         )
-
-
-@given(image=pixels, mask=masks)
-def test_pack_and_unpack_are_inverse(image: np.ndarray, mask: np.ndarray) -> None:
-    back_image, back_mask = unpack_job(pack_job(image, mask))
-    assert np.array_equal(back_image, image) and np.array_equal(back_mask, mask)
-
-
-def test_unpack_refuses_wrong_shapes() -> None:
-    with pytest.raises(ValueError, match="expected an"):
-        unpack_job(np.zeros((4, 4, 3), np.uint8))

@@ -1,4 +1,4 @@
-"""The middleware around a tiny Starlette app: which paths need keys, headers, bodies, counts.
+"""The middleware around a tiny Starlette app: which routes need keys, headers, bodies, counts.
 
 Requests go in-process through `httpx.ASGITransport` (Starlette 1.x's TestClient wants the
 separate `httpx2` package).
@@ -6,6 +6,7 @@ separate `httpx2` package).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import anyio
@@ -13,52 +14,19 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
-from api.errors import ServiceError
+from api.accounts_middleware import AccountsMiddleware
+from api.routing import MissingRoutePolicy, Policy, PolicyRoute
 from auth.accounts import Accounts
 from auth.key_admin import KeyAdmin
-from auth.middleware import AccountsMiddleware
 from auth.plans import PLANS
 from auth.store import Store
-
-ROUTE = "/api/v1/remove-watermark"
+from tests.api.tiny_app import BATCH_ROUTE, ROUTE, tiny_app
 
 pytestmark = pytest.mark.anyio
-
-
-def tiny_app(accounts: Accounts) -> AccountsMiddleware:
-    async def remove_watermark(request: Request) -> Response:
-        if "crash" in request.query_params:
-            raise RuntimeError("the model fell over")
-        status = int(request.query_params.get("status", "200"))
-        headers = {"X-Processing-Time": "0.250"} if status == 200 else {}
-        return Response(b"png", status_code=status, headers=headers)
-
-    async def stats(request: Request) -> JSONResponse:
-        return JSONResponse(await accounts.stats(request.state.account))
-
-    async def public(request: Request) -> JSONResponse:
-        return JSONResponse({"account": "account" in request.scope.get("state", {})})
-
-    async def service_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ServiceError)
-        return exc.to_response()
-
-    app = Starlette(
-        routes=[
-            Route(ROUTE, remove_watermark, methods=["POST"]),
-            Route("/api/v1/stats", stats),
-            Route("/api/v1/health", public),
-            Route("/api/v1/openapi.json", public),
-            Route("/livez", public),
-            Route("/metrics", public),
-        ],
-        exception_handlers={ServiceError: service_error},  # as api/app.py does
-    )
-    return AccountsMiddleware(app, accounts=accounts)
 
 
 @pytest.fixture
@@ -102,8 +70,10 @@ async def test_missing_and_invalid_keys_get_the_documented_401(client: httpx.Asy
     invalid = await client.get("/api/v1/stats", headers={"X-API-Key": "sk_live_nope"})
     assert_error(invalid, 401, "Invalid API Key")
     assert "X-RateLimit-Limit" not in invalid.headers
-    # Unknown routes under /api/v1/ are not a way around authentication.
-    assert (await client.get("/api/v1/anything")).status_code == 401
+    # A mistyped route is 404, said before anyone is asked for a key.
+    unknown = await client.get("/api/v1/anything")
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "No route /api/v1/anything")
+    assert (await client.get(ROUTE)).status_code == 405  # a known route, the wrong method
 
 
 async def test_every_authenticated_response_carries_the_rate_limit_headers(
@@ -191,11 +161,58 @@ async def test_a_request_cancelled_mid_way_still_counts_as_failed(
         "path": ROUTE,
         "headers": [(b"x-api-key", key.encode())],
     }
+    declared = [PolicyRoute(ROUTE, hanging_app, method="POST", policy=Policy(cost=1))]
     async with anyio.create_task_group() as requests:
-        requests.start_soon(
-            AccountsMiddleware(hanging_app, accounts=accounts), scope, receive, send
-        )
+        middleware = AccountsMiddleware(hanging_app, accounts=accounts, routes=declared)
+        requests.start_soon(middleware, scope, receive, send)
         await started.wait()
         requests.cancel_scope.cancel()  # the client hung up
     stats = await accounts.stats(await accounts.authenticate(key))
     assert (stats["total"], stats["success"], stats["failed"]) == (1, 0, 1)
+
+
+async def test_a_route_that_costs_three_spends_three_or_nothing(
+    client: httpx.AsyncClient, free_key: str
+) -> None:
+    headers = {"X-API-Key": free_key}
+    first = await client.post(BATCH_ROUTE, headers=headers)
+    assert (first.status_code, first.headers["X-RateLimit-Remaining"]) == (200, "2")
+    refused = await client.post(BATCH_ROUTE, headers=headers)  # 2 tokens left, 3 needed
+    assert refused.status_code == 429
+    # The third token is one refill (30 s) away; the refusal spent nothing.
+    assert refused.headers["Retry-After"] in {"29", "30"}
+    assert refused.headers["X-RateLimit-Remaining"] == "2"
+    assert (await client.post(ROUTE, headers=headers)).status_code == 200
+    stats = (await client.get("/api/v1/stats", headers=headers)).json()
+    assert (stats["quota"]["used"], stats["total"], stats["rate_limited"]) == (4, 2, 1)
+
+
+async def test_on_a_429_the_reset_header_is_when_the_request_would_pass(
+    client: httpx.AsyncClient, free_key: str
+) -> None:
+    headers = {"X-API-Key": free_key}
+    for _ in range(5):
+        await client.post(ROUTE, headers=headers)
+    before = time.time()
+    refused = await client.post(ROUTE, headers=headers)
+    assert refused.status_code == 429
+    retry_after = int(refused.headers["Retry-After"])
+    reset = int(refused.headers["X-RateLimit-Reset"])
+    assert before + retry_after - 1 <= reset <= time.time() + retry_after + 1
+    # On a 200 it is when the bucket is full again: five refills away for an empty bucket.
+    stats = await client.get("/api/v1/stats", headers=headers)
+    assert int(stats.headers["X-RateLimit-Reset"]) >= before + 5 * 30 - 31
+
+
+async def test_a_route_without_a_policy_stops_the_service_from_starting(store: Store) -> None:
+    async def undeclared(request: Request) -> Response:
+        return Response(b"free for all?")
+
+    app = Starlette(routes=[Route("/api/v1/new-feature", undeclared, methods=["POST"])])
+    with pytest.raises(MissingRoutePolicy, match="/api/v1/new-feature declares no Policy"):
+        AccountsMiddleware(app, accounts=Accounts(store), routes=app.routes)
+
+
+def test_a_public_route_cannot_charge() -> None:
+    with pytest.raises(ValueError, match="public route"):
+        Policy(public=True, cost=1)

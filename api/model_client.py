@@ -1,8 +1,10 @@
 """How the HTTP side talks to the model: one small protocol, two implementations.
 
-`RunnerClient` calls the `Inpainting` BentoML service (another process, adaptive batching);
-`InProcessRunner` calls an `Inpainter` directly (in-process tests, tools). Both return the
-final composited pixels, so the HTTP layer never needs to know which one it has.
+`RunnerClient` calls the `ModelRunner` BentoML service (another process, adaptive
+batching); `InProcessModels` calls an `Inpainter` directly (the in-process test tier,
+tools). Both return the final composited pixels, and both report failures as the API's
+errors (`ModelUnreachable` 503, `ProcessingFailed` 500), so the routes never need to know
+which one they have.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import aiohttp
@@ -20,21 +21,10 @@ import httpx
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
 
-from api.errors import ServiceError, ServiceUnavailable
-from runners.compositing import blend, pack_job, unpack_job
+from errors import ServiceError, ServiceUnavailable
+from runners.batch import inpaint_items, pack_item
 from runners.inpainter import Inpainter
-
-
-@dataclass(frozen=True)
-class ModelStatus:
-    """What the runner serves, as health reports it."""
-
-    model: str
-    device: str
-    gpu_available: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from runners.model_info import ModelInfo, model_info
 
 
 class ModelUnreachable(ServiceUnavailable):
@@ -52,40 +42,26 @@ DISPATCHER_TRAINING_CALLS = 12
 """Calls BentoML's batching dispatcher spends learning the model's latency (11 in 1.4).
 
 In that phase it holds some calls back waiting for a batch partner, for up to about 1.5x
-their compute time: with big-lama at 512² on this machine, the 10th and 11th requests
-after a start took 7 s instead of 2.8 s. `RunnerClient.warm_up` spends the phase on tiny
-calls instead of on the first users' requests.
+their compute time, which the first users' requests would pay (docs/testing.md has the
+measurement). `RunnerClient.warm_up` spends the phase on tiny calls instead.
 """
 _WARM_UP_SIDE = 16
 _TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError, aiohttp.ClientConnectionError)
 
 
-class InpaintingRunner(Protocol):
+class ModelClient(Protocol):
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """``(H, W, 3)`` uint8 RGB + ``(H, W)`` uint8 gray mask -> composited RGB."""
         ...
 
-    async def status(self) -> ModelStatus: ...
+    async def model_info(self) -> ModelInfo: ...
 
     async def warm_up(self) -> None:
         """Make the first requests as fast as later ones; errors are logged, not raised."""
         ...
 
 
-def run_jobs(inpainter: Inpainter, jobs: list[np.ndarray]) -> list[np.ndarray]:
-    """The runner's batch step: model on the binarized mask, then the gray-mask blend."""
-    unpacked = [unpack_job(job) for job in jobs]
-    images = [image for image, _ in unpacked]
-    masks = [mask for _, mask in unpacked]
-    raw = inpainter.inpaint_batch(images, masks)
-    return [blend(image, out, mask) for image, out, mask in zip(images, raw, masks, strict=True)]
-
-
-def describe(inpainter: Inpainter, gpu_available: bool) -> ModelStatus:
-    return ModelStatus(model=inpainter.name, device=inpainter.device, gpu_available=gpu_available)
-
-
-class InProcessRunner:
+class InProcessModels:
     """Runs an `Inpainter` in a worker thread of this process."""
 
     def __init__(self, inpainter: Inpainter, *, gpu_available: bool = False) -> None:
@@ -93,53 +69,56 @@ class InProcessRunner:
         self.gpu_available = gpu_available
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        results = await asyncio.to_thread(run_jobs, self.inpainter, [pack_job(image, mask)])
+        with _model_errors():
+            results = await asyncio.to_thread(
+                inpaint_items, self.inpainter, [pack_item(image, mask)]
+            )
         return results[0]
 
     async def warm_up(self) -> None:
         # No dispatcher to train here; one tiny call pays the model's lazy initialisation.
         await _warm_up(self, calls=1)
 
-    async def status(self) -> ModelStatus:
-        return describe(self.inpainter, self.gpu_available)
+    async def model_info(self) -> ModelInfo:
+        return model_info(self.inpainter, gpu_available=self.gpu_available)
 
 
 class RunnerClient:
-    """Calls the `Inpainting` service through the handle BentoML's `depends` gives."""
+    """Calls the `ModelRunner` service through the handle BentoML's `depends` gives."""
 
     def __init__(
         self,
         handle: Callable[[], Any],
         *,
-        inpaint_timeout_s: float,
-        status_timeout_s: float = 2.0,
+        call_timeout_s: float,
+        info_timeout_s: float = 2.0,
     ) -> None:
         self._handle = handle
-        self._inpaint_timeout_s = inpaint_timeout_s
-        self._status_timeout_s = status_timeout_s
+        self._call_timeout_s = call_timeout_s
+        self._info_timeout_s = info_timeout_s
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        job = pack_job(image, mask)
-        with _runner_errors():
+        item = pack_item(image, mask)
+        with _model_errors():
             results = await asyncio.wait_for(
-                _once_more_on_dropped_connection(lambda: self._handle().to_async.inpaint([job])),
-                self._inpaint_timeout_s,
+                _once_more_on_dropped_connection(lambda: self._handle().to_async.inpaint([item])),
+                self._call_timeout_s,
             )
         return np.asarray(results[0], dtype=np.uint8)
 
     async def warm_up(self) -> None:
         await _warm_up(self, calls=DISPATCHER_TRAINING_CALLS)
 
-    async def status(self) -> ModelStatus:
-        with _runner_errors():
+    async def model_info(self) -> ModelInfo:
+        with _model_errors():
             info = await asyncio.wait_for(
-                _once_more_on_dropped_connection(lambda: self._handle().to_async.describe()),
-                self._status_timeout_s,
+                _once_more_on_dropped_connection(lambda: self._handle().to_async.model_info()),
+                self._info_timeout_s,
             )
-        return ModelStatus(**info)
+        return ModelInfo(**info)
 
 
-async def _warm_up(runner: InpaintingRunner, *, calls: int) -> None:
+async def _warm_up(models: ModelClient, *, calls: int) -> None:
     """Send `calls` tiny jobs one after another; a failure is logged and ends the warm-up.
 
     The service serves regardless: without a warm-up the first requests are slower, no
@@ -151,11 +130,11 @@ async def _warm_up(runner: InpaintingRunner, *, calls: int) -> None:
     started = time.monotonic()
     for done in range(calls):
         try:
-            await runner.inpaint(image, mask)
+            await models.inpaint(image, mask)
         except Exception as exc:  # whatever it is, the first real request will report it
             logger.warning("Runner warm-up stopped after %d of %d calls: %s", done, calls, exc)
             return
-    logger.info("Runner warmed up: %d calls in %.2f s", calls, time.monotonic() - started)
+    logger.info("Model runner warmed up: %d calls in %.2f s", calls, time.monotonic() - started)
 
 
 async def _once_more_on_dropped_connection(call: Callable[[], Awaitable[Any]]) -> Any:
@@ -181,8 +160,8 @@ async def _once_more_on_dropped_connection(call: Callable[[], Awaitable[Any]]) -
 
 
 @contextmanager
-def _runner_errors() -> Iterator[None]:
-    """Map every failure of a runner call onto the service's errors.
+def _model_errors() -> Iterator[None]:
+    """Map every failure of a model call onto the service's errors.
 
     BentoML reports a full batch queue as its ServiceUnavailable; a runner process that
     died mid-request or is still starting shows up as a transport error of the HTTP

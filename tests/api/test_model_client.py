@@ -1,4 +1,5 @@
-"""The runner client's warm-up: tiny calls that train BentoML's batching before traffic."""
+"""The model client: the warm-up's tiny calls that train BentoML's batching before traffic,
+and the in-process client the fast test tier uses."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 from bentoml._internal.marshal.dispatcher import CorkDispatcher
 
-from runners.client import DISPATCHER_TRAINING_CALLS, InProcessRunner, ModelStatus, _warm_up
+from api.model_client import DISPATCHER_TRAINING_CALLS, InProcessModels, ProcessingFailed, _warm_up
+from runners.model_info import ModelInfo
 from runners.opencv_inpainter import OpenCVInpainter
 
 
@@ -25,8 +27,8 @@ class CountingRunner:
             raise RuntimeError("runner exploded")
         return image
 
-    async def status(self) -> ModelStatus:
-        return ModelStatus(model="fake", device="cpu", gpu_available=False)
+    async def model_info(self) -> ModelInfo:
+        return ModelInfo(model="fake", device="cpu", gpu_available=False)
 
     async def warm_up(self) -> None:
         await _warm_up(self, calls=DISPATCHER_TRAINING_CALLS)
@@ -43,15 +45,39 @@ def test_warm_up_sends_tiny_jobs_that_make_the_model_work() -> None:
 
 def test_a_failed_warm_up_stops_and_says_why(caplog: pytest.LogCaptureFixture) -> None:
     runner = CountingRunner(fail_on_call=3)
-    with caplog.at_level(logging.WARNING, logger="runners.client"):
+    with caplog.at_level(logging.WARNING, logger="api.model_client"):
         asyncio.run(runner.warm_up())
     assert len(runner.jobs) == 3
     stopped = f"Runner warm-up stopped after 2 of {DISPATCHER_TRAINING_CALLS} calls"
     assert f"{stopped}: runner exploded" in caplog.text
 
 
-def test_in_process_warm_up_runs_the_real_model_once() -> None:
-    asyncio.run(InProcessRunner(OpenCVInpainter()).warm_up())
+class CountingInpainter(OpenCVInpainter):
+    def __init__(self) -> None:
+        super().__init__()
+        self.masks: list[np.ndarray] = []
+
+    def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.masks.append(mask)
+        return super().inpaint(image, mask)
+
+
+def test_in_process_warm_up_runs_the_real_model_once(caplog: pytest.LogCaptureFixture) -> None:
+    inpainter = CountingInpainter()
+    with caplog.at_level(logging.INFO, logger="api.model_client"):
+        asyncio.run(InProcessModels(inpainter).warm_up())
+    assert len(inpainter.masks) == 1 and inpainter.masks[0].any()
+    assert "Model runner warmed up: 1 calls" in caplog.text
+
+
+def test_in_process_model_failures_are_the_apis_500() -> None:
+    class Broken(OpenCVInpainter):
+        def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+            raise RuntimeError("CUDA out of memory")
+
+    image, mask = np.zeros((8, 8, 3), np.uint8), np.full((8, 8), 255, np.uint8)
+    with pytest.raises(ProcessingFailed, match=r"^Processing failed: CUDA out of memory$"):
+        asyncio.run(InProcessModels(Broken()).inpaint(image, mask))
 
 
 def test_the_warm_up_covers_all_of_bentomls_dispatcher_training(

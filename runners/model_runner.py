@@ -1,7 +1,9 @@
-"""The runner: a BentoML service that owns the model and batches requests adaptively.
+"""The model runner: a BentoML service that owns the model and batches requests adaptively.
 
 It runs in its own process, so model work never blocks the HTTP event loop; the HTTP
-service reaches it through `bentoml.depends` (see `runners.client.RunnerClient`).
+service reaches it through `bentoml.depends` (`api.model_client.RunnerClient` on the other
+side). Nothing here knows HTTP: failures are plain exceptions, which the HTTP side maps
+onto the API's errors.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 
-from runners.client import describe, run_jobs
+from runners.batch import inpaint_items
 from runners.devices import default_max_batch_size, gpu_available
 from runners.lama.store import MODEL_NAME
 from runners.loading import load_inpainter
+from runners.model_info import model_info
 from settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -34,33 +37,33 @@ def _imported_lama() -> BentoModel | None:
 
 
 @bentoml.service(
-    name="inpainting",
+    name="model-runner",
     workers=1,
-    traffic={"timeout": _settings.request_timeout_s + 30},
+    traffic={"timeout": _settings.deadlines.runner_traffic_s},
     # BentoML's client for this service replaces its connection pool every `max_requests`
     # calls or `max_age` seconds (defaults 100 and 300) and closes the old pool with calls
     # still in flight on it, which fail. One runner per replica gains nothing from
     # rotating connections, so rotate rarely.
     runner_connection={"max_requests": 1_000_000, "max_age": 86_400.0},
 )
-class Inpainting:
+class ModelRunner:
     lama_model = _imported_lama()
 
     def __init__(self) -> None:
         self.inpainter = load_inpainter(get_settings())
         self.gpu_available = gpu_available()
-        logger.info("Inpainting ready: %s on %s", self.inpainter.name, self.inpainter.device)
+        logger.info("Model runner ready: %s on %s", self.inpainter.name, self.inpainter.device)
 
     @bentoml.api(
         batchable=True,
         max_batch_size=_settings.max_batch_size or default_max_batch_size(_settings),
-        max_latency_ms=_settings.max_latency_ms,
+        max_latency_ms=_settings.deadlines.batch_budget_ms,
     )
-    def inpaint(self, jobs: list[np.ndarray]) -> list[np.ndarray]:
-        """Each job is an ``(H, W, 4)`` uint8 array: RGB + gray mask (`pack_job`)."""
-        return run_jobs(self.inpainter, jobs)
+    def inpaint(self, items: list[np.ndarray]) -> list[np.ndarray]:
+        """Each item is an ``(H, W, 4)`` uint8 array: RGB + gray mask (`runners.batch`)."""
+        return inpaint_items(self.inpainter, items)
 
     @bentoml.api
-    async def describe(self) -> dict[str, object]:
+    async def model_info(self) -> dict[str, object]:
         # async: answered on the event loop even while `inpaint` holds the worker thread.
-        return describe(self.inpainter, self.gpu_available).to_dict()
+        return model_info(self.inpainter, gpu_available=self.gpu_available).to_dict()

@@ -1,0 +1,35 @@
+"""What one request carries to the model process, and what the model process does with a batch.
+
+BentoML's batchable APIs take a list of single arrays, so an image and its mask travel
+together, the mask as a fourth channel. The batch step runs the model on every item, then
+applies the client's gray mask (`runners.compositing.blend`), so that what comes back is
+the final picture: unmasked pixels bit-identical to the upload.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from runners.compositing import blend
+from runners.inpainter import Inpainter
+
+
+def pack_item(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """One ``(H, W, 4)`` uint8 array: the ``(H, W, 3)`` RGB image and its ``(H, W)`` mask."""
+    return np.dstack([image, mask])
+
+
+def unpack_item(item: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Inverse of `pack_item`: ``(RGB image, mask)`` as contiguous arrays."""
+    if item.ndim != 3 or item.shape[2] != 4 or item.dtype != np.uint8:
+        raise ValueError(f"expected an (H, W, 4) uint8 item, got {item.shape} {item.dtype}")
+    return np.ascontiguousarray(item[..., :3]), np.ascontiguousarray(item[..., 3])
+
+
+def inpaint_items(inpainter: Inpainter, items: list[np.ndarray]) -> list[np.ndarray]:
+    """The batch step: the model on every item, then the gray-mask blend; input order kept."""
+    unpacked = [unpack_item(item) for item in items]
+    images = [image for image, _ in unpacked]
+    masks = [mask for _, mask in unpacked]
+    raw = inpainter.inpaint_batch(images, masks)
+    return [blend(image, out, mask) for image, out, mask in zip(images, raw, masks, strict=True)]

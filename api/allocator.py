@@ -2,11 +2,10 @@
 
 Each request allocates and frees buffers of megabytes (uploads, pixels, PNGs) from many
 threads (Starlette's thread pool, BentoML's). glibc gives threads their own arenas, up to
-eight per core, and freed memory stays spread over them: in a 10-minute soak the HTTP
-worker's memory floor rose by 16 MB/min. Capped at two arenas, the floor was flat
-(-2.4 MB/min over the second half) and throughput rose by 13%. A fixed 128 KiB mmap
-threshold also flattened it but cost 0.2 s per 1024x1024 request in page faults, so it
-is not used. Measured with `load_tests/run.py --profile soak` (docs/testing.md).
+eight per core, and freed memory stays spread over them, so the HTTP worker's memory floor
+kept rising in a soak. Capped at two arenas it stays flat. A fixed mmap threshold also
+flattened it but made large requests slower in page faults, so it is not used. The figures
+and the command that measures them: docs/testing.md, "Measured choices".
 """
 
 from __future__ import annotations

@@ -19,8 +19,8 @@ ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "
 """Pillow format name -> the name we report. MPO is how Pillow names multi-picture JPEGs
 (many phone photos); their first picture is the photo itself."""
 
-# Fast zlib level: at level 6 encoding a 4096x3072 PNG costs seconds, at level 1 a fraction,
-# for files about 10% larger.
+# zlib's fastest level: encoding is a large share of a big image's request, and the files
+# grow only a little over the default level (docs/testing.md, "Measured choices").
 PNG_COMPRESS_LEVEL = 1
 
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
@@ -35,8 +35,6 @@ class DecodedImage:
     """``(H, W, 3)`` ``uint8``, EXIF orientation applied."""
     alpha: np.ndarray | None
     """``(H, W)`` ``uint8`` when the upload had transparency; returned unchanged."""
-    original_size: tuple[int, int]
-    """``(width, height)`` as stored in the file, before orientation (for `X-Image-Size`)."""
     icc_profile: bytes | None
     """Colour profile of the RGB pixels, carried over into the result."""
 
@@ -49,11 +47,10 @@ class DecodedImage:
 def decode_image(data: bytes, *, max_dimension: int) -> DecodedImage:
     """Decode an uploaded photo (JPEG, PNG or WebP) or raise `BadRequest`."""
     picture = _open_checked(data, max_dimension=max_dimension, formats=ACCEPTED_IMAGE_FORMATS)
-    original_size = picture.size
     picture = _oriented(picture)
     icc_profile = picture.info.get("icc_profile") if picture.mode in ("RGB", "RGBA") else None
     rgb, alpha = _split_rgb_alpha(picture)
-    return DecodedImage(rgb=rgb, alpha=alpha, original_size=original_size, icc_profile=icc_profile)
+    return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile)
 
 
 def decode_mask(data: bytes, *, size: tuple[int, int], max_dimension: int) -> np.ndarray:
@@ -109,7 +106,7 @@ def _open_checked(
         # Pillow refuses at open beyond ~179M pixels, which is always over our dimension limit.
         raise BadRequest(too_large) from None
     except (*_DECODE_ERRORS, Image.DecompressionBombWarning) as exc:
-        raise BadRequest(f"{invalid}: {_describe(exc)}") from None
+        raise BadRequest(f"{invalid}: {_error_text(exc)}") from None
 
     if formats is not None and picture.format not in formats:
         raise BadRequest(f"{invalid}: {picture.format} is not supported (use JPEG, PNG or WebP)")
@@ -123,7 +120,7 @@ def _open_checked(
     try:
         picture.load()
     except _DECODE_ERRORS as exc:
-        raise BadRequest(f"{invalid}: {_describe(exc)}") from None
+        raise BadRequest(f"{invalid}: {_error_text(exc)}") from None
     return picture
 
 
@@ -174,6 +171,6 @@ def _sixteen_bit_to_eight(picture: Image.Image) -> np.ndarray:
     return (np.clip(values.astype(np.int64), 0, 65535) >> 8).astype(np.uint8)
 
 
-def _describe(exc: BaseException) -> str:
+def _error_text(exc: BaseException) -> str:
     message = str(exc).strip() or type(exc).__name__
     return message[:200]

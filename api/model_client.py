@@ -41,9 +41,9 @@ _STALE_CONNECTION_WINDOW_S = 0.5
 DISPATCHER_TRAINING_CALLS = 12
 """Calls BentoML's batching dispatcher spends learning the model's latency (11 in 1.4).
 
-In that phase it holds some calls back waiting for a batch partner, for up to about 1.5x
-their compute time, which the first users' requests would pay (docs/testing.md has the
-measurement). `RunnerClient.warm_up` spends the phase on tiny calls instead.
+In that phase it holds some calls back waiting for a batch partner, which the first users'
+requests would pay (docs/testing.md, "Measured choices"). `RunnerClient.warm_up` spends
+the phase on tiny calls instead.
 """
 _WARM_UP_SIDE = 16
 _TRANSPORT_ERRORS = (ConnectionError, httpx.TransportError, aiohttp.ClientConnectionError)

@@ -198,7 +198,7 @@ def _strategy_row(
     hd: HdInpainter, image: np.ndarray, mask: np.ndarray, runs: int, label: str
 ) -> Row:
     """Time `hd` on one image (after a warm-up) and name the forwards its plan runs."""
-    chosen = hd.plan(mask)
+    chosen = hd.plan_forwards(mask)
     hd.inpaint(image, mask)
     times = _time(lambda: hd.inpaint(image, mask), runs)
     boxes = ", ".join(f"{r.box.width}x{r.box.height}" for r in chosen.regions)

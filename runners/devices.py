@@ -59,8 +59,8 @@ def plan_compute(settings: Settings) -> ComputePlan:
 def default_max_batch_size(settings: Settings) -> int:
     """8 on a GPU, where a batch shares one launch of every kernel; the minimum on CPU.
 
-    On CPU a stacked forward is slower per image than single ones (big-lama, 512², 2 cores:
-    4.6 s against 3.8 s; benchmarks/lama_forward.py), so the LaMa inpainter runs a CPU batch
+    On CPU a stacked forward is slower per image than single ones (docs/testing.md,
+    "Measured choices"), so the LaMa inpainter runs a CPU batch
     one image at a time and batching only adds waiting. BentoML refuses a
     `max_batch_size` below 2, so 2 is what "no batching" can be.
     """

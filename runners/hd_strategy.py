@@ -1,7 +1,7 @@
 """Large images: inpaint only the regions that need it, or a downscaled copy.
 
-A forward over the full image grows with its area (LaMa on CPU: ~4 s at 512², ~17 s at
-1024²), while a watermark usually covers a small part of it. Three strategies:
+A forward over the full image grows with its area (docs/testing.md has the figures), while
+a watermark usually covers a small part of it. Three strategies:
 
 - ``original``: the whole image in one forward;
 - ``crop``: one forward per *region*: the mask's connected components, each grown by a
@@ -97,7 +97,7 @@ class Region:
 
 
 @dataclass(frozen=True)
-class Plan:
+class ForwardPlan:
     strategy: HdStrategy
     regions: tuple[Region, ...]
 
@@ -156,37 +156,37 @@ def scaled_size(height: int, width: int, limit: int) -> tuple[int, int] | None:
     return max(1, round(height * ratio)), max(1, round(width * ratio))
 
 
-def plan(
+def plan_forwards(
     mask: np.ndarray,
     *,
     strategy: HdStrategyChoice,
     trigger: int,
     crop_margin: int,
     resize_limit: int,
-) -> Plan:
+) -> ForwardPlan:
     """Which forwards to run for one image, from its size and its mask's geometry."""
     height, width = mask.shape
     whole = Box(0, 0, height, width)
 
-    def crop_plan(boxes: list[Box]) -> Plan:
+    def crop_plan(boxes: list[Box]) -> ForwardPlan:
         regions = tuple(
             Region(box, scaled_size(box.height, box.width, resize_limit)) for box in boxes
         )
-        return Plan(HdStrategy.CROP, regions)
+        return ForwardPlan(HdStrategy.CROP, regions)
 
-    def resize_plan() -> Plan:
+    def resize_plan() -> ForwardPlan:
         size = scaled_size(height, width, resize_limit)
         chosen = HdStrategy.RESIZE if size is not None else HdStrategy.ORIGINAL
-        return Plan(chosen, (Region(whole, size),))
+        return ForwardPlan(chosen, (Region(whole, size),))
 
     if strategy == "original":
-        return Plan(HdStrategy.ORIGINAL, (Region(whole),))
+        return ForwardPlan(HdStrategy.ORIGINAL, (Region(whole),))
     if strategy == "crop":
         return crop_plan(region_boxes(mask, crop_margin))
     if strategy == "resize":
         return resize_plan()
     if max(height, width) <= trigger:
-        return Plan(HdStrategy.ORIGINAL, (Region(whole),))
+        return ForwardPlan(HdStrategy.ORIGINAL, (Region(whole),))
     boxes = region_boxes(mask, crop_margin)
     if sum(box.area for box in boxes) <= CROP_AREA_SHARE * whole.area:
         return crop_plan(boxes)
@@ -217,8 +217,8 @@ class HdInpainter:
         self.crop_margin = crop_margin
         self.resize_limit = resize_limit
 
-    def plan(self, mask: np.ndarray) -> Plan:
-        return plan(
+    def plan_forwards(self, mask: np.ndarray) -> ForwardPlan:
+        return plan_forwards(
             mask,
             strategy=self.strategy,
             trigger=self.trigger,
@@ -232,7 +232,7 @@ class HdInpainter:
     def inpaint_batch(
         self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray]
     ) -> list[np.ndarray]:
-        plans = [self.plan(mask) for mask in masks]
+        plans = [self.plan_forwards(mask) for mask in masks]
         job_images: list[np.ndarray] = []
         job_masks: list[np.ndarray] = []
         for image, mask, image_plan in zip(images, masks, plans, strict=True):

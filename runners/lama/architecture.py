@@ -280,8 +280,3 @@ class LamaGenerator(nn.Module):
         for layer in self.model[self._merge_index + 1 :]:
             merged = layer(merged)
         return merged
-
-    @property
-    def size_multiple(self) -> int:
-        """Input sides must be multiples of this (each downsampling halves them)."""
-        return 2**self.config.downsamplings

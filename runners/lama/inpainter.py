@@ -58,17 +58,17 @@ class LamaInpainter:
         if self._dtype is torch.float16:
             network = network.half()
         if channels_last is None:
-            # Measured on CPU: 3.64 s instead of 4.32 s for big-lama at 512², outputs equal to
-            # 1e-6 (benchmarks/lama_forward.py). Not measured on a GPU, so not assumed there.
+            # Faster on CPU with outputs equal to 1e-6 (docs/testing.md, "Measured choices").
+            # Not measured on a GPU, so not assumed there.
             channels_last = device == "cpu"
         self._memory_format = torch.channels_last if channels_last else torch.contiguous_format
         if channels_last:
             network = network.to(memory_format=torch.channels_last)
         self.network = network
         if stack_same_size is None:
-            # Measured on CPU (2 cores, big-lama, 512²): a forward of 2 stacked images costs
-            # 4.6 s per image against 3.8 s for one at a time, so stacking only pays where
-            # one kernel launch serves the whole batch: the GPU.
+            # On CPU a stacked forward is slower per image than one at a time (docs/testing.md,
+            # "Measured choices"); stacking pays where one kernel launch serves the whole
+            # batch: the GPU.
             stack_same_size = device != "cpu"
         self._stack_same_size = stack_same_size
 

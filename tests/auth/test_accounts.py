@@ -14,7 +14,7 @@ from auth.keys import _checksum, generate_key
 from auth.plans import PLANS, enterprise_plan
 from auth.sqlite_store import SqliteStore
 from auth.store import Store, StoreUnavailable
-from errors import ServiceUnavailable, TooManyRequests, Unauthorized
+from errors import BadRequest, ServiceUnavailable, TooManyRequests, Unauthorized
 from tests.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
@@ -251,3 +251,13 @@ async def test_a_write_whose_answer_was_lost_is_not_counted_twice(
     await accounts.record(account, succeeded=True, processing_seconds=1.0)
     stats = await accounts.stats(account)
     assert (stats["total"], stats["success"], stats["total_processing_time"]) == (2, 2, 2.0)
+
+
+async def test_a_request_costing_more_than_the_burst_is_400_not_a_429_forever(
+    store: Store, admin: KeyAdmin
+) -> None:
+    accounts = Accounts(store)
+    account = await accounts.authenticate((await admin.create(name="a", plan=FREE)).key)
+    with pytest.raises(BadRequest, match="counts as 6 requests; the free plan allows at most 5"):
+        await accounts.admit(account, cost=6)
+    assert (await accounts.peek(account)).decision.quota.used == 0

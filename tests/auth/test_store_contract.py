@@ -196,6 +196,56 @@ async def test_fifty_parallel_admits_on_a_fresh_free_key_admit_exactly_five(
     assert (await store.limit("key_a", FREE, cost=0)).quota.used == 5
 
 
+BURST_OF_TEN = enterprise_plan(rate_per_minute=1, burst=10, quota=1000)
+
+
+async def test_a_request_of_cost_n_takes_n_tokens_and_n_quota_units_or_nothing(
+    store: Store,
+) -> None:
+    first = await store.limit("k", BURST_OF_TEN, cost=4)
+    assert (first.allowed, first.remaining, first.quota.used) == (True, 6, 4)
+    second = await store.limit("k", BURST_OF_TEN, cost=4)
+    assert (second.allowed, second.remaining, second.quota.used) == (True, 2, 8)
+    refused = await store.limit("k", BURST_OF_TEN, cost=3)  # 2 tokens for a cost of 3
+    assert (refused.allowed, refused.reason, refused.remaining) == (False, "rate", 2)
+    assert refused.quota.used == 8, "a refused request spends nothing"
+    assert 59 <= refused.retry_after <= 60  # one token a minute, one missing
+    assert refused.reset_at == pytest.approx(time.time() + refused.retry_after, abs=2)
+    assert (await store.limit("k", BURST_OF_TEN, cost=2)).allowed  # what is there still passes
+    assert (await store.usage("k")).rate_limited == 1
+
+
+async def test_a_request_larger_than_the_quota_left_is_refused_whole(store: Store) -> None:
+    assert (await store.limit("k", QUOTA_OF_TEN, cost=8)).allowed
+    refused = await store.limit("k", QUOTA_OF_TEN, cost=3)
+    assert (refused.allowed, refused.reason, refused.quota.used) == (False, "quota", 8)
+    assert refused.reset_at == quota_window(time.time(), "day").resets_at
+    assert (await store.limit("k", QUOTA_OF_TEN, cost=2)).allowed
+
+
+async def test_a_cost_above_the_burst_is_refused_before_the_store_is_asked(store: Store) -> None:
+    with pytest.raises(ValueError, match=r"outside 0\.\.5"):
+        await store.limit("k", FREE, cost=6)
+
+
+@pytest.mark.parametrize("cost", [2, 3])
+async def test_parallel_requests_of_cost_n_admit_exactly_burst_over_n(
+    make_store: Callable[[], Store], store: Store, cost: int
+) -> None:
+    clients = [make_store() for _ in range(5)]
+    try:
+        decisions = await asyncio.gather(
+            *(clients[n % 5].limit("key_a", BURST_OF_TEN, cost=cost) for n in range(40))
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    admitted = sum(decision.allowed for decision in decisions)
+    assert admitted == 10 // cost
+    assert (await store.usage("key_a")).rate_limited == 40 - admitted
+    assert (await store.limit("key_a", BURST_OF_TEN, cost=0)).quota.used == admitted * cost
+
+
 # --- usage ------------------------------------------------------------------------------------
 
 

@@ -105,3 +105,32 @@ def test_peeking_spends_nothing() -> None:
     assert outcome.decision.remaining == 5
     assert outcome.quota_used == 0
     assert outcome.decision.reset_at == T0
+
+
+def test_a_cost_of_three_needs_three_tokens_and_says_when_they_are_there() -> None:
+    outcome = decide(None, FREE, ROOMY_QUOTA, T0, cost=3)
+    assert (outcome.decision.allowed, outcome.decision.remaining, outcome.quota_used) == (
+        True,
+        2,
+        3,
+    )
+    refused = decide(outcome.bucket, FREE, ROOMY_QUOTA, T0 + 10, cost=3).decision
+    # 2 + 1/3 tokens at T0+10: the third whole one comes at T0+30, 20 s later.
+    assert (refused.allowed, refused.reason, refused.retry_after) == (False, "rate", 20)
+    assert refused.reset_at == T0 + 10 + 20  # on a refusal: when this request would pass
+    later = decide(outcome.bucket, FREE, ROOMY_QUOTA, T0 + 30, cost=3).decision
+    assert (later.allowed, later.remaining) == (True, 0)
+
+
+def test_a_refusal_by_the_quota_resets_with_the_quota() -> None:
+    quota = Quota(used=8, limit=10, resets_at=DAY_END)
+    refused = decide(None, FREE, quota, T0, cost=3).decision
+    assert (refused.allowed, refused.reason) == (False, "quota")
+    assert refused.retry_after == DAY_END - T0 and refused.reset_at == DAY_END
+    assert decide(None, FREE, quota, T0, cost=2).decision.allowed
+
+
+@pytest.mark.parametrize("cost", [-1, 6])
+def test_a_cost_outside_the_bucket_is_a_programming_error(cost: int) -> None:
+    with pytest.raises(ValueError, match=r"outside 0\.\.5"):
+        decide(None, FREE, ROOMY_QUOTA, T0, cost=cost)

@@ -7,7 +7,7 @@ import copy
 import numpy as np
 import pytest
 
-from runners.hd_strategy import Box, HdInpainter, HdStrategy, plan, region_boxes
+from runners.hd_strategy import Box, HdInpainter, HdStrategy, plan_forwards, region_boxes
 from runners.inpainter import Inpainter
 from runners.lama.inpainter import LamaInpainter
 from runners.lama.network import InpaintingNetwork
@@ -68,7 +68,7 @@ def test_strategy_choice(
     shape: tuple[int, int], mask_box: tuple[int, int, int, int], setting: str, expected: HdStrategy
 ) -> None:
     mask = rectangle_mask(*shape, *mask_box)
-    chosen = plan(mask, strategy=setting, trigger=1024, crop_margin=128, resize_limit=2048)  # type: ignore[arg-type]
+    chosen = plan_forwards(mask, strategy=setting, trigger=1024, crop_margin=128, resize_limit=2048)  # type: ignore[arg-type]
     assert chosen.strategy is expected
 
 
@@ -94,7 +94,7 @@ def test_an_80_glyph_watermark_costs_one_forward_not_80(tiny_network: Inpainting
     mask = text_mask(1024, 1024, glyphs=80, top=950, left=100)
     inner, counting = _lama(tiny_network)
     hd = HdInpainter(inner, strategy="auto", trigger=512, crop_margin=64, resize_limit=2048)
-    assert hd.plan(mask).strategy is HdStrategy.CROP
+    assert hd.plan_forwards(mask).strategy is HdStrategy.CROP
     hd.inpaint(image, mask)
     assert counting.batch_sizes == [1]
 

@@ -29,7 +29,6 @@ settings = get_settings()
 limit_heap_fragmentation()  # runs in every worker process, which each import this file
 for package in ("api", "auth", "runners"):
     logging.getLogger(package).setLevel(settings.log_level.upper())
-logging.getLogger("api").info("Accounts: %s", describe_store(settings))
 accounts = open_accounts(settings)
 api_app = create_app(
     models=RunnerClient(
@@ -50,6 +49,11 @@ api_app = create_app(
 @bentoml.asgi_app(api_app, path="/")
 class WatermarkRemoval:
     model_runner = bentoml.depends(ModelRunner)
+
+    def __init__(self) -> None:
+        # Says where keys are looked up, so a key made by the CLI against another store
+        # (another IOPAINT_DATA_DIR or Redis) is found out at once, not by a 401.
+        logging.getLogger("api").info("Accounts: %s", describe_store(settings))
 
     @bentoml.on_shutdown
     async def close_accounts(self) -> None:

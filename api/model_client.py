@@ -134,7 +134,7 @@ async def _warm_up(models: ModelClient, *, calls: int) -> None:
         except Exception as exc:  # whatever it is, the first real request will report it
             logger.warning("Runner warm-up stopped after %d of %d calls: %s", done, calls, exc)
             return
-    logger.info("Model runner warmed up: %d calls in %.2f s", calls, time.monotonic() - started)
+    logger.info("Runner warmed up: %d calls in %.2f s", calls, time.monotonic() - started)
 
 
 async def _once_more_on_dropped_connection(call: Callable[[], Awaitable[Any]]) -> Any:

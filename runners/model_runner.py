@@ -45,6 +45,9 @@ def _imported_lama() -> BentoModel | None:
     # still in flight on it, which fail. One runner per replica gains nothing from
     # rotating connections, so rotate rarely.
     runner_connection={"max_requests": 1_000_000, "max_age": 86_400.0},
+    # Its callers are the HTTP workers, whose own access lines already show every request;
+    # the runner's would double them, and add the warm-up's and every health probe's.
+    logging={"access": {"enabled": _settings.log_level == "debug"}},
 )
 class ModelRunner:
     lama_model = _imported_lama()

@@ -154,7 +154,7 @@ def test_bento_serves_the_watermark_removal_service(gpu_bento: Bento) -> None:
     assert gpu_bento.tag.startswith("watermark-removal:")
     assert info["service"] == "service:WatermarkRemoval"
     assert info["entry_service"] == "watermark-removal"
-    assert {s["name"] for s in info["services"]} == {"watermark-removal", "inpainting"}
+    assert {s["name"] for s in info["services"]} == {"watermark-removal", "model-runner"}
     assert info["labels"] == {"project": "iopaint-api", "variant": "gpu"}
     paths = info["schema"]["paths"]
     assert {"/api/v1/remove-watermark", "/api/v1/health"} <= set(paths)

@@ -43,7 +43,7 @@ def own_service(
 
 def runner_pids(service: RunningService) -> list[int]:
     listing = subprocess.run(
-        ["pgrep", "-f", "--", "--service-name inpainting"],
+        ["pgrep", "-f", "--", "--service-name model-runner"],
         capture_output=True,
         text=True,
         check=False,

@@ -67,7 +67,7 @@ def test_in_process_warm_up_runs_the_real_model_once(caplog: pytest.LogCaptureFi
     with caplog.at_level(logging.INFO, logger="api.model_client"):
         asyncio.run(InProcessModels(inpainter).warm_up())
     assert len(inpainter.masks) == 1 and inpainter.masks[0].any()
-    assert "Model runner warmed up: 1 calls" in caplog.text
+    assert "Runner warmed up: 1 calls" in caplog.text
 
 
 def test_in_process_model_failures_are_the_apis_500() -> None:

@@ -5,8 +5,8 @@
 - `ModelRunner` (runners/model_runner.py): the model, in its own process, adaptive batching.
 - `WatermarkRemoval` (below): the v1 HTTP API (api/app.py) mounted on BentoML, reaching
   the model through `bentoml.depends`.
-- Middleware, outermost first: request ids, the error envelope, accounts (keys, limits and
-  usage, as each route's declared policy says).
+- Middleware (api/stack.py), outermost first: request ids, the error envelope, accounts
+  (keys, limits and usage, as each route's declared policy says).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import logging
 
 import bentoml
 
-from api.accounts_middleware import AccountsMiddleware
 from api.allocator import limit_heap_fragmentation
 from api.app import create_app
-from api.middleware import ErrorEnvelopeMiddleware, RequestIdMiddleware
 from api.model_client import RunnerClient
+from api.stack import middleware_stack
 from auth.accounts import open_accounts
 from auth.backends import describe_store
 from runners.model_runner import ModelRunner
@@ -61,6 +60,5 @@ class WatermarkRemoval:
         await accounts.aclose()
 
 
-WatermarkRemoval.add_asgi_middleware(RequestIdMiddleware)
-WatermarkRemoval.add_asgi_middleware(ErrorEnvelopeMiddleware)
-WatermarkRemoval.add_asgi_middleware(AccountsMiddleware, accounts=accounts, routes=api_app.routes)
+for middleware, options in middleware_stack(accounts, api_app.routes):
+    WatermarkRemoval.add_asgi_middleware(middleware, **options)

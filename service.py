@@ -20,7 +20,7 @@ from api.app import create_app
 from api.model_client import RunnerClient
 from api.stack import middleware_stack
 from auth.accounts import open_accounts
-from auth.backends import describe_store
+from auth.backends import store_location
 from runners.model_runner import ModelRunner
 from settings import get_settings
 
@@ -52,7 +52,7 @@ class WatermarkRemoval:
     def __init__(self) -> None:
         # Says where keys are looked up, so a key made by the CLI against another store
         # (another IOPAINT_DATA_DIR or Redis) is found out at once, not by a 401.
-        logging.getLogger("api").info("Accounts: %s", describe_store(settings))
+        logging.getLogger("api").info("Accounts: %s", store_location(settings))
 
     @bentoml.on_shutdown
     async def close_accounts(self) -> None:

@@ -31,10 +31,10 @@ def sqlite_path(settings: Settings) -> Path:
     return settings.data_dir / "accounts.sqlite3"
 
 
-def describe_store(settings: Settings) -> str:
+def store_location(settings: Settings) -> str:
     """Where the accounts live, for start-up lines and the CLI; never a password."""
     if settings.redis_url is None:
-        return f"embedded SQLite store at {sqlite_path(settings)}"
+        return f"embedded SQLite at {sqlite_path(settings)}"
     parts = urlsplit(settings.redis_url.get_secret_value())
     host = parts.hostname or "localhost"
     port = f":{parts.port}" if parts.port else ""

@@ -8,7 +8,10 @@
     keys set-plan sk_live_AbCd1234 pro
 
 The store comes from the settings: Redis when IOPAINT_REDIS_URL is set, else the embedded
-SQLite file under IOPAINT_DATA_DIR. A new key is printed once and never stored.
+SQLite file under IOPAINT_DATA_DIR (per user by default, whatever the current directory).
+Every command says on stderr which store it used, as the service's start-up line does, so a
+key made in one store and looked up in another is found out at once. A new key is printed
+once and never stored.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from auth.backends import open_store
+from auth.backends import open_store, store_location
 from auth.key_admin import CreatedKey, KeyAdmin, KeyAdminError
 from auth.plans import (
     ENTERPRISE,
@@ -145,8 +148,11 @@ def set_plan(
 
 
 def _run(action: Callable[[KeyAdmin], Awaitable[T]]) -> T:
+    settings = get_settings()
+    typer.echo(f"Keys store: {store_location(settings)}", err=True)
+
     async def run() -> T:
-        store = open_store(get_settings())
+        store = open_store(settings)
         try:
             return await action(KeyAdmin(store))
         finally:

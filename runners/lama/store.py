@@ -38,7 +38,7 @@ def import_weights(source: Path, *, fmt: WeightsFormat, config: str) -> StoredWe
     with bentoml.models.create(MODEL_NAME, metadata=metadata) as model:
         shutil.copyfile(source, model.path_of(source.name))
     # Read back from the store: during `create` the model lives in a temporary directory.
-    return _describe(bentoml.models.get(model.tag))
+    return _stored_weights(bentoml.models.get(model.tag))
 
 
 def latest_weights() -> StoredWeights | None:
@@ -47,10 +47,10 @@ def latest_weights() -> StoredWeights | None:
         model = bentoml.models.get(f"{MODEL_NAME}:latest")
     except NotFound:
         return None
-    return _describe(model)
+    return _stored_weights(model)
 
 
-def _describe(model: bentoml.Model) -> StoredWeights:
+def _stored_weights(model: bentoml.Model) -> StoredWeights:
     metadata = model.info.metadata
     return StoredWeights(
         tag=str(model.tag),

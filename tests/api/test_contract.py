@@ -80,7 +80,7 @@ def test_health_is_public_and_truthful(service: RunningService) -> None:
     assert "Runner warmed up: 12 calls" in log
     # ... and quietly: at the info level the warm-up is that one line, not one per call.
     assert "path=/inpaint" not in log
-    assert log.count("Accounts: embedded SQLite store at ") == 1
+    assert log.count("Accounts: embedded SQLite at ") == 1
 
 
 def test_health_answers_while_the_runner_is_saturated(

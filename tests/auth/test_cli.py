@@ -36,7 +36,7 @@ def keys(
 def run(*args: str) -> str:
     result = runner.invoke(keys_app, list(args))
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout
 
 
 def create(*args: str) -> dict[str, object]:
@@ -82,3 +82,11 @@ def test_revoke_rotate_and_set_plan(keys: None) -> None:
     unknown = runner.invoke(keys_app, ["revoke", "sk_live_00000000"])
     assert unknown.exit_code == 1 and "no key with prefix" in unknown.output
     assert runner.invoke(keys_app, ["rotate", prefix, "--grace", "soon"]).exit_code == 2
+
+
+def test_every_command_says_which_store_it_used(keys: None, store_kind: str) -> None:
+    result = runner.invoke(keys_app, ["list"])
+    assert result.exit_code == 0, result.output
+    expected = "Redis at redis://127.0.0.1:" if store_kind == "redis" else "embedded SQLite at "
+    assert f"Keys store: {expected}" in result.stderr
+    assert "Keys store" not in result.stdout  # stdout stays the listing (or the --json)

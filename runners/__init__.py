@@ -1,4 +1,6 @@
-"""Everything model-side: the Inpainter seam, OpenCV and LaMa, the runner service."""
+"""Everything model-side: the Inpainter seam, OpenCV and LaMa, the model runner service.
+
+Nothing here imports the HTTP edge or the accounts layer: failures are plain exceptions."""
 
 import os
 

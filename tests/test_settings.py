@@ -34,3 +34,26 @@ def test_invalid_values_are_refused_with_the_variable_named(
     monkeypatch.setenv("IOPAINT_MODEL", "sdxl")
     with pytest.raises(ValidationError, match="model"):
         Settings()
+
+
+def test_every_deadline_derives_from_the_request_timeout_innermost_first() -> None:
+    deadlines = Settings(request_timeout_s=120).deadlines
+    assert deadlines.batch_budget_ms == 120_000
+    assert (
+        deadlines.batch_budget_ms / 1000
+        < deadlines.model_call_s
+        < deadlines.runner_traffic_s
+        < deadlines.http_traffic_s
+    )
+
+
+def test_the_embedded_store_does_not_depend_on_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("IOPAINT_DATA_DIR", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.chdir(tmp_path)
+    first = Settings().data_dir
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    assert Settings().data_dir == first == tmp_path / "xdg" / "iopaint-api"

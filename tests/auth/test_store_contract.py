@@ -18,7 +18,7 @@ import pytest
 import redis
 
 from auth.key_admin import KeyAdmin, KeyAdminError
-from auth.plans import PLANS, enterprise_plan, quota_window
+from auth.plans import PLANS, Plan, enterprise_plan, quota_window
 from auth.redis_store import LIMIT_SCRIPT, RedisStore
 from auth.sqlite_store import SqliteStore
 from auth.store import Store, UsageDelta
@@ -179,23 +179,6 @@ async def test_quota_periods_agree_with_the_reference(store: Store, period: str)
     assert decision.quota.resets_at == quota_window(time.time(), period).resets_at  # type: ignore[arg-type]
 
 
-async def test_fifty_parallel_admits_on_a_fresh_free_key_admit_exactly_five(
-    make_store: Callable[[], Store], store: Store
-) -> None:
-    # Five clients, as five workers would have, sharing the same data.
-    clients = [make_store() for _ in range(5)]
-    try:
-        decisions = await asyncio.gather(
-            *(clients[n % 5].limit("key_a", FREE, cost=1) for n in range(50))
-        )
-    finally:
-        for client in clients:
-            await client.aclose()
-    assert sum(decision.allowed for decision in decisions) == 5
-    assert (await store.usage("key_a")).rate_limited == 45
-    assert (await store.limit("key_a", FREE, cost=0)).quota.used == 5
-
-
 BURST_OF_TEN = enterprise_plan(rate_per_minute=1, burst=10, quota=1000)
 
 
@@ -228,22 +211,27 @@ async def test_a_cost_above_the_burst_is_refused_before_the_store_is_asked(store
         await store.limit("k", FREE, cost=6)
 
 
-@pytest.mark.parametrize("cost", [2, 3])
-async def test_parallel_requests_of_cost_n_admit_exactly_burst_over_n(
-    make_store: Callable[[], Store], store: Store, cost: int
+@pytest.mark.parametrize(
+    ("plan", "cost", "requests"),
+    [(FREE, 1, 50), (BURST_OF_TEN, 2, 40), (BURST_OF_TEN, 3, 40)],
+    ids=["50 parallel on a fresh free key admit exactly 5", "cost 2 of 10", "cost 3 of 10"],
+)
+async def test_parallel_requests_admit_exactly_burst_over_cost(
+    make_store: Callable[[], Store], store: Store, plan: Plan, cost: int, requests: int
 ) -> None:
+    # Five clients, as five workers would have, sharing the same data.
     clients = [make_store() for _ in range(5)]
     try:
         decisions = await asyncio.gather(
-            *(clients[n % 5].limit("key_a", BURST_OF_TEN, cost=cost) for n in range(40))
+            *(clients[n % 5].limit("key_a", plan, cost=cost) for n in range(requests))
         )
     finally:
         for client in clients:
             await client.aclose()
     admitted = sum(decision.allowed for decision in decisions)
-    assert admitted == 10 // cost
-    assert (await store.usage("key_a")).rate_limited == 40 - admitted
-    assert (await store.limit("key_a", BURST_OF_TEN, cost=0)).quota.used == admitted * cost
+    assert admitted == plan.burst // cost
+    assert (await store.usage("key_a")).rate_limited == requests - admitted
+    assert (await store.limit("key_a", plan, cost=0)).quota.used == admitted * cost
 
 
 # --- usage ------------------------------------------------------------------------------------

@@ -92,15 +92,7 @@ def start_own_service(
     if no_keys:
         notes.append("Run with `--no-keys`: every request was unauthenticated.")
     else:
-        try:
-            keys = create_keys(env)
-        except RuntimeError as exc:
-            if "No such command 'keys'" not in str(exc):
-                raise
-            notes.append(
-                "No keys: `iopaint-api keys` does not exist yet, so requests went "
-                "unauthenticated and the free-plan (429) user stayed idle."
-            )
+        keys = create_keys(env)
     print(f"starting bentoml serve (model {model}, stores in {workdir}) ...")
     service = start_service(workdir, env)
     keys_file = write_keys_file(workdir, keys) if keys else None

@@ -5,7 +5,8 @@ has the body documented in `docs/openapi.yaml`::
 
     {"error": "Bad Request", "detail": "Invalid image format: ...", "status_code": 400}
 
-`error` is the standard reason phrase of `status_code`; `detail` is for humans.
+`error` is the reason phrase of `status_code` (the API document's names, the same on every
+Python version); `detail` is for humans.
 
 Exception tree (each class carries its HTTP status)::
 
@@ -16,6 +17,7 @@ Exception tree (each class carries its HTTP status)::
     ├── RequestTimeout (408)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
+    ├── UnprocessableEntity (422)
     ├── TooManyRequests (429)
     └── ServiceUnavailable (503)
 """
@@ -67,6 +69,12 @@ class UnsupportedMediaType(ServiceError):
     status_code = 415
 
 
+class UnprocessableEntity(ServiceError):
+    """Well-formed, but nothing can be done with it (a photo with no watermark found)."""
+
+    status_code = 422
+
+
 class TooManyRequests(ServiceError):
     status_code = 429
 
@@ -75,10 +83,15 @@ class ServiceUnavailable(ServiceError):
     status_code = 503
 
 
+# Python 3.13 renamed these (RFC 9110): "Content Too Large", "Unprocessable Content". Clients
+# match on `error`, so it must not change with the interpreter the service runs on.
+_PHRASES = {413: "Payload Too Large", 422: "Unprocessable Entity"}
+
+
 def error_body(status_code: int, detail: str) -> dict[str, object]:
     """The documented error envelope for `status_code`."""
     try:
-        phrase = HTTPStatus(status_code).phrase
+        phrase = _PHRASES.get(status_code) or HTTPStatus(status_code).phrase
     except ValueError:
         phrase = "Error"
     return {"error": phrase, "detail": detail, "status_code": status_code}

@@ -117,6 +117,16 @@ class Settings(BaseSettings):
         1024, gt=0, description="Images with a longer side than this use crop/resize under auto."
     )
 
+    # --- detection ---------------------------------------------------------------------------
+    detection: bool = Field(
+        True,
+        description="Watermark detection (`/detect`, remove-watermark without a mask); "
+        "`false`: those requests are refused and the model runner loads no detector.",
+    )
+    detector_threads: int | None = Field(
+        None, gt=0, description="onnxruntime threads per detection model (default: cores)."
+    )
+
     # --- adaptive batching (runner) ---------------------------------------------------------
     max_batch_size: int | None = Field(
         None, gt=0, description="Largest batch the runner forms (default: 2 on CPU, 8 on CUDA)."

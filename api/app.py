@@ -3,40 +3,36 @@
 Each handler declares its route and policy beside it (`api.routing`); the contract is
 `docs/openapi.yaml`. The accounts middleware authenticates, limits and counts from those
 declarations before a handler runs, so handlers find the caller in `request.state.account`.
+The work itself (decoding, the models, encoding) is `api.removal.Remover`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.accounts_middleware import PROCESSING_SECONDS
-from api.images import decode_image, decode_mask, encode_png
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
-from api.uploads import read_upload
-from errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, error_response
+from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
+from errors import NotFound, ServiceError, ServiceUnavailable, error_response
 from runners.model_info import ModelInfo
 from settings import Settings
 
 logger = logging.getLogger(__name__)
 
-MASK_REQUIRED = (
-    "A mask is required: send a 'mask' file (white = remove, black = keep). "
-    "Automatic watermark detection is not available yet."
-)
+PNG = "image/png"
 
 
 class AccountStats(Protocol):
@@ -52,6 +48,7 @@ class WatermarkApi:
         self.models = models
         self.accounts = accounts
         self.settings = settings
+        self.remover = Remover(models, settings)
         self.last_info: ModelInfo | None = None
         self.pending = 0
         self.warm_up: asyncio.Task[None] | None = None
@@ -59,60 +56,42 @@ class WatermarkApi:
 
     @route("POST", "/api/v1/remove-watermark", Policy(cost=1))
     async def remove_watermark(self, request: Request) -> Response:
-        # A bounded queue: past it, clients are told to come back instead of waiting
-        # behind minutes of model work (and uploads held in memory stay bounded).
-        if self.pending >= self.settings.max_pending_requests:
-            raise ServiceUnavailable(
-                "Server is at capacity, retry later", headers={"Retry-After": "5"}
+        async def work(upload: Upload) -> Response:
+            removal = await self.remover.remove(upload.image, upload.mask)
+            logger.info(
+                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %.3fs",
+                request_id_of(request.scope),
+                removal.width,
+                removal.height,
+                100.0 * removal.mask_share,
+                removal.mask_source,
+                removal.model,
+                removal.processing_seconds,
             )
-        self.pending += 1
-        try:
-            return await self._remove_watermark(request)
-        finally:
-            self.pending -= 1
+            setattr(request.state, PROCESSING_SECONDS, removal.processing_seconds)
+            return Response(removal.png, media_type=PNG, headers=removal.headers())
 
-    async def _remove_watermark(self, request: Request) -> Response:
-        upload = await read_upload(
-            request,
-            max_file_mb=self.settings.max_upload_mb,
-            body_timeout_s=self.settings.body_timeout_s,
-        )
-        started = time.perf_counter()
-        max_dimension = self.settings.max_dimension
-        image = await run_in_threadpool(decode_image, upload.image, max_dimension=max_dimension)
-        if upload.mask is None:
-            raise BadRequest(MASK_REQUIRED)
-        mask = await run_in_threadpool(
-            decode_mask, upload.mask, size=image.size, max_dimension=max_dimension
-        )
-        info = await self._model_info()
-        if mask.any():
-            result = await self.models.inpaint(image.rgb, mask)
-        else:
-            # Nothing to remove: the model would only be asked to keep every pixel.
-            result = image.rgb
-        png = await run_in_threadpool(encode_png, result, image.alpha, image.icc_profile)
-        elapsed = time.perf_counter() - started
-        width, height = image.size
-        logger.info(
-            "remove-watermark request=%s %dx%d mask=%.1f%% model=%s %.3fs",
-            request_id_of(request.scope),
-            width,
-            height,
-            100.0 * float((mask > 0).mean()),
-            info.model,
-            elapsed,
-        )
-        setattr(request.state, PROCESSING_SECONDS, elapsed)
-        return Response(
-            png,
-            media_type="image/png",
-            headers={
-                "X-Processing-Time": f"{elapsed:.3f}",
-                "X-Image-Size": f"{width}x{height}",
-                "X-Model": info.model,
-            },
-        )
+        return await self._bounded(request, IMAGE_AND_MASK, work)
+
+    @route("POST", "/api/v1/detect", Policy(cost=1))
+    async def detect(self, request: Request) -> Response:
+        async def work(upload: Upload) -> Response:
+            found = await self.remover.detect(upload.image)
+            logger.info(
+                "detect request=%s %dx%d regions=%d coverage=%.1f%% %.3fs",
+                request_id_of(request.scope),
+                found.width,
+                found.height,
+                len(found.detection.regions),
+                100.0 * found.detection.coverage,
+                found.processing_seconds,
+            )
+            setattr(request.state, PROCESSING_SECONDS, found.processing_seconds)
+            if _prefers_png(request):
+                return Response(found.mask_png(), media_type=PNG, headers=found.headers())
+            return JSONResponse(found.as_json(), headers=found.headers())
+
+        return await self._bounded(request, IMAGE_ONLY, work)
 
     @route("GET", "/api/v1/health", PUBLIC)
     async def health(self, request: Request) -> JSONResponse:
@@ -126,6 +105,42 @@ class WatermarkApi:
             return self._unhealthy("Warming up the model runner")
         return JSONResponse({"status": "healthy", **info.to_dict()})
 
+    @route("GET", "/api/v1/stats", AUTHENTICATED)
+    async def stats(self, request: Request) -> JSONResponse:
+        if not self.settings.stats_enabled:
+            raise NotFound("Metrics disabled")
+        # The accounts middleware authenticated the caller before this route runs.
+        return JSONResponse(await self.accounts.stats(request.state.account))
+
+    @route("GET", "/api/v1/openapi.json", PUBLIC)
+    async def openapi(self, request: Request) -> JSONResponse:
+        return JSONResponse(load_contract())
+
+    async def _bounded(
+        self,
+        request: Request,
+        fields: tuple[str, ...],
+        work: Callable[[Upload], Awaitable[Response]],
+    ) -> Response:
+        """Read the upload and do the work, within the worker's bound on requests held."""
+        # A bounded queue: past it, clients are told to come back instead of waiting
+        # behind minutes of model work (and uploads held in memory stay bounded).
+        if self.pending >= self.settings.max_pending_requests:
+            raise ServiceUnavailable(
+                "Server is at capacity, retry later", headers={"Retry-After": "5"}
+            )
+        self.pending += 1
+        try:
+            upload = await read_upload(
+                request,
+                max_file_mb=self.settings.max_upload_mb,
+                body_timeout_s=self.settings.body_timeout_s,
+                fields=fields,
+            )
+            return await work(upload)
+        finally:
+            self.pending -= 1
+
     def _unhealthy(self, detail: str) -> JSONResponse:
         known = self.last_info
         return JSONResponse(
@@ -138,23 +153,6 @@ class WatermarkApi:
             },
             status_code=503,
         )
-
-    @route("GET", "/api/v1/stats", AUTHENTICATED)
-    async def stats(self, request: Request) -> JSONResponse:
-        if not self.settings.stats_enabled:
-            raise NotFound("Metrics disabled")
-        # The accounts middleware authenticated the caller before this route runs.
-        return JSONResponse(await self.accounts.stats(request.state.account))
-
-    @route("GET", "/api/v1/openapi.json", PUBLIC)
-    async def openapi(self, request: Request) -> JSONResponse:
-        return JSONResponse(load_contract())
-
-    async def _model_info(self) -> ModelInfo:
-        """The runner's model, asked once: it is fixed for the life of the runner."""
-        if self.last_info is None:
-            self.last_info = await self.models.model_info()
-        return self.last_info
 
 
 def create_app(models: ModelClient, accounts: AccountStats, settings: Settings) -> Starlette:
@@ -175,6 +173,19 @@ def create_app(models: ModelClient, accounts: AccountStats, settings: Settings) 
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
+
+
+def _prefers_png(request: Request) -> bool:
+    """`Accept: image/png` (before JSON, if both are listed) asks for the mask itself."""
+    accepted = [
+        part.split(";")[0].strip().lower() for part in request.headers.get("accept", "").split(",")
+    ]
+    for media_type in accepted:
+        if media_type in (PNG, "image/*"):
+            return True
+        if media_type in ("application/json", "application/*"):
+            return False
+    return False
 
 
 async def _service_error(request: Request, exc: ServiceError) -> Response:

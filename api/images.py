@@ -79,6 +79,14 @@ def encode_png(rgb: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | N
     return buffer.getvalue()
 
 
+def encode_mask_png(mask: np.ndarray) -> bytes:
+    """A ``(H, W)`` uint8 mask as an 8-bit gray PNG (white = remove), ready to be sent back
+    as the `mask` of a remove-watermark request."""
+    buffer = io.BytesIO()
+    Image.fromarray(mask, mode="L").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return buffer.getvalue()
+
+
 def _open_checked(
     data: bytes,
     *,

@@ -1,10 +1,10 @@
 """How the HTTP side talks to the model: one small protocol, two implementations.
 
 `RunnerClient` calls the `ModelRunner` BentoML service (another process, adaptive
-batching); `InProcessModels` calls an `Inpainter` directly (the in-process test tier,
-tools). Both return the final composited pixels, and both report failures as the API's
-errors (`ModelUnreachable` 503, `ProcessingFailed` 500), so the routes never need to know
-which one they have.
+batching); `InProcessModels` calls an `Inpainter` and a `Detector` directly (the
+in-process test tier, tools). Both return the final composited pixels and the detector's
+`Detection`, and both report failures as the API's errors (`ModelUnreachable` 503,
+`ProcessingFailed` 500), so the routes never need to know which one they have.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ import numpy as np
 from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
 
 from errors import ServiceError, ServiceUnavailable
-from runners.batch import inpaint_items, pack_item
+from runners.batch import detect_items, inpaint_items, pack_item, unpack_detection
+from runners.detection.detector import Detection, Detector
 from runners.inpainter import Inpainter
 from runners.model_info import ModelInfo, model_info
 
@@ -54,6 +55,10 @@ class ModelClient(Protocol):
         """``(H, W, 3)`` uint8 RGB + ``(H, W)`` uint8 gray mask -> composited RGB."""
         ...
 
+    async def detect(self, image: np.ndarray) -> Detection:
+        """``(H, W, 3)`` uint8 RGB -> the watermarks found and their mask."""
+        ...
+
     async def model_info(self) -> ModelInfo: ...
 
     async def warm_up(self) -> None:
@@ -62,10 +67,17 @@ class ModelClient(Protocol):
 
 
 class InProcessModels:
-    """Runs an `Inpainter` in a worker thread of this process."""
+    """Runs an `Inpainter` (and a `Detector`, if given) in worker threads of this process."""
 
-    def __init__(self, inpainter: Inpainter, *, gpu_available: bool = False) -> None:
+    def __init__(
+        self,
+        inpainter: Inpainter,
+        *,
+        detector: Detector | None = None,
+        gpu_available: bool = False,
+    ) -> None:
         self.inpainter = inpainter
+        self.detector = detector
         self.gpu_available = gpu_available
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -75,12 +87,19 @@ class InProcessModels:
             )
         return results[0]
 
+    async def detect(self, image: np.ndarray) -> Detection:
+        with _model_errors():
+            if self.detector is None:
+                raise RuntimeError("watermark detection is off")
+            results = await asyncio.to_thread(detect_items, self.detector, [image])
+        return unpack_detection(results[0])
+
     async def warm_up(self) -> None:
         # No dispatcher to train here; one tiny call pays the model's lazy initialisation.
         await _warm_up(self, calls=1)
 
     async def model_info(self) -> ModelInfo:
-        return model_info(self.inpainter, gpu_available=self.gpu_available)
+        return model_info(self.inpainter, gpu_available=self.gpu_available, detector=self.detector)
 
 
 class RunnerClient:
@@ -106,6 +125,14 @@ class RunnerClient:
             )
         return np.asarray(results[0], dtype=np.uint8)
 
+    async def detect(self, image: np.ndarray) -> Detection:
+        with _model_errors():
+            results = await asyncio.wait_for(
+                _once_more_on_dropped_connection(lambda: self._handle().to_async.detect([image])),
+                self._call_timeout_s,
+            )
+            return unpack_detection(results[0])
+
     async def warm_up(self) -> None:
         await _warm_up(self, calls=DISPATCHER_TRAINING_CALLS)
 
@@ -119,7 +146,8 @@ class RunnerClient:
 
 
 async def _warm_up(models: ModelClient, *, calls: int) -> None:
-    """Send `calls` tiny jobs one after another; a failure is logged and ends the warm-up.
+    """Send `calls` tiny jobs one after another to each batched model (the inpainter, then
+    the detector when there is one); a failure is logged and ends the warm-up.
 
     The service serves regardless: without a warm-up the first requests are slower, no
     more.
@@ -127,14 +155,27 @@ async def _warm_up(models: ModelClient, *, calls: int) -> None:
     image = np.zeros((_WARM_UP_SIDE, _WARM_UP_SIDE, 3), dtype=np.uint8)
     mask = np.zeros((_WARM_UP_SIDE, _WARM_UP_SIDE), dtype=np.uint8)
     mask[4:8, 4:12] = 255  # pixels to fill, so the model really runs
-    started = time.monotonic()
-    for done in range(calls):
-        try:
-            await models.inpaint(image, mask)
-        except Exception as exc:  # whatever it is, the first real request will report it
-            logger.warning("Runner warm-up stopped after %d of %d calls: %s", done, calls, exc)
-            return
-    logger.info("Runner warmed up: %d calls in %.2f s", calls, time.monotonic() - started)
+    steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+        ("Runner", lambda: models.inpaint(image, mask))
+    ]
+    try:
+        info = await models.model_info()
+    except Exception as exc:  # whatever it is, the first real request will report it
+        logger.warning("Runner warm-up stopped before its first call: %s", exc)
+        return
+    if info.detector is not None:
+        steps.append(("Detector", lambda: models.detect(image)))
+    for name, call in steps:
+        started = time.monotonic()
+        for done in range(calls):
+            try:
+                await call()
+            except Exception as exc:
+                logger.warning(
+                    "%s warm-up stopped after %d of %d calls: %s", name, done, calls, exc
+                )
+                return
+        logger.info("%s warmed up: %d calls in %.2f s", name, calls, time.monotonic() - started)
 
 
 async def _once_more_on_dropped_connection(call: Callable[[], Awaitable[Any]]) -> Any:

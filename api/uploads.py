@@ -22,7 +22,8 @@ from starlette.requests import ClientDisconnect, Request
 from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMediaType
 
 MEGABYTE = 1024 * 1024
-FORM_FIELDS = ("image", "mask")
+IMAGE_AND_MASK = ("image", "mask")
+IMAGE_ONLY = ("image",)
 _PART_HEADER_LIMIT = 16 * 1024
 _ENVELOPE_ALLOWANCE = MEGABYTE
 """Room for multipart boundaries and headers on top of the two files."""
@@ -44,7 +45,8 @@ class _Part:
 class _FormCollector:
     """Callbacks for the streaming multipart parser; keeps named parts in memory."""
 
-    def __init__(self, max_file_bytes: int, max_file_mb: int) -> None:
+    def __init__(self, max_file_bytes: int, max_file_mb: int, fields: tuple[str, ...]) -> None:
+        self.fields = fields
         self.max_file_bytes = max_file_bytes
         self.max_file_mb = max_file_mb
         self.parts: dict[str, bytes] = {}
@@ -88,9 +90,9 @@ class _FormCollector:
         if disposition != b"form-data" or name is None:
             raise BadRequest("Malformed multipart body: a part has no form-data name")
         field_name = name.decode("utf-8", "replace")
-        if field_name not in FORM_FIELDS:
+        if field_name not in self.fields:
             raise BadRequest(
-                f"Unexpected form field '{field_name[:64]}': send 'image' and optionally 'mask'"
+                f"Unexpected form field '{field_name[:64]}': send {_described(self.fields)}"
             )
         if field_name in self.parts:
             raise BadRequest(f"Duplicate form field '{field_name}': send it once")
@@ -115,13 +117,20 @@ class _FormCollector:
             raise BadRequest("Malformed multipart body: part headers too long")
 
 
-async def read_upload(request: Request, *, max_file_mb: int, body_timeout_s: float) -> Upload:
-    """Parse the remove-watermark form (`image` required, `mask` optional) or raise."""
+async def read_upload(
+    request: Request,
+    *,
+    max_file_mb: int,
+    body_timeout_s: float,
+    fields: tuple[str, ...] = IMAGE_AND_MASK,
+) -> Upload:
+    """Parse a form of `fields` (`image` required, the others optional) or raise."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     if content_type != b"multipart/form-data" or not boundary:
+        noun = "fields" if len(fields) > 1 else "field"
         raise UnsupportedMediaType(
-            "Content-Type must be multipart/form-data with fields 'image' and optionally 'mask'"
+            f"Content-Type must be multipart/form-data with {noun} {_described(fields)}"
         )
 
     max_file_bytes = max_file_mb * MEGABYTE
@@ -134,7 +143,7 @@ async def read_upload(request: Request, *, max_file_mb: int, body_timeout_s: flo
     if declared_length and declared_length.isdigit() and int(declared_length) > max_body_bytes:
         raise too_large
 
-    collector = _FormCollector(max_file_bytes, max_file_mb)
+    collector = _FormCollector(max_file_bytes, max_file_mb, fields)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
@@ -154,6 +163,14 @@ async def read_upload(request: Request, *, max_file_mb: int, body_timeout_s: flo
     if "image" not in collector.parts:
         raise BadRequest("Missing required form field 'image'")
     return Upload(image=collector.parts["image"], mask=collector.parts.get("mask"))
+
+
+def _described(fields: tuple[str, ...]) -> str:
+    """``'image' and optionally 'mask'``: the form a route takes, in words."""
+    required, *optional = fields
+    if not optional:
+        return f"'{required}'"
+    return f"'{required}' and optionally " + ", ".join(f"'{name}'" for name in optional)
 
 
 async def _chunks_with_timeout(request: Request, timeout_s: float) -> AsyncIterator[bytes]:

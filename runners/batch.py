@@ -1,17 +1,24 @@
 """What one request carries to the model process, and what the model process does with a batch.
 
-BentoML's batchable APIs take a list of single arrays, so an image and its mask travel
-together, the mask as a fourth channel. The batch step runs the model on every item, then
-applies the client's gray mask (`runners.compositing.blend`), so that what comes back is
-the final picture: unmasked pixels bit-identical to the upload.
+BentoML's batchable APIs take one list, so an image and its mask travel together, the mask
+as a fourth channel. The inpainting step runs the model on every item, then applies the
+client's gray mask (`runners.compositing.blend`), so that what comes back is the final
+picture: unmasked pixels bit-identical to the upload. The detection step takes plain RGB
+images and answers each with its `Detection`, carried whole (calls between the two
+processes are pickled) inside the one-key dict BentoML's output schema can describe.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from runners.compositing import blend
+from runners.detection.detector import Detection, Detector
 from runners.inpainter import Inpainter
+
+_DETECTION = "detection"
 
 
 def pack_item(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -33,3 +40,15 @@ def inpaint_items(inpainter: Inpainter, items: list[np.ndarray]) -> list[np.ndar
     masks = [mask for _, mask in unpacked]
     raw = inpainter.inpaint_batch(images, masks)
     return [blend(image, out, mask) for image, out, mask in zip(images, raw, masks, strict=True)]
+
+
+def detect_items(detector: Detector, images: list[np.ndarray]) -> list[dict[str, Any]]:
+    """The detection step: one packed `Detection` per image, input order kept."""
+    return [{_DETECTION: found} for found in detector.detect_batch(images)]
+
+
+def unpack_detection(item: dict[str, Any]) -> Detection:
+    found = item.get(_DETECTION)
+    if not isinstance(found, Detection):
+        raise ValueError(f"expected a packed Detection, got {type(found).__name__}")
+    return found

@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
+from runners.detection.detector import Detector
 from runners.devices import plan_compute
 from runners.hd_strategy import HdInpainter
 from runners.inpainter import Inpainter
@@ -38,6 +39,7 @@ __all__ = [
     "find_weights",
     "iopaint_cache_path",
     "list_weights",
+    "load_detector_for",
     "load_inpainter",
 ]
 
@@ -138,6 +140,21 @@ def find_weights(settings: Settings) -> WeightsLocation | None:
         if location.present or location.url is not None:
             return location
     return None
+
+
+def load_detector_for(settings: Settings) -> Detector | None:
+    """The watermark detector the settings ask for, or None when detection is off.
+
+    Its models ship inside a Python package and are checked (SHA-256) as they load; a file
+    that is missing or altered stops the runner rather than serve mask-less requests
+    without detection.
+    """
+    if not settings.detection:
+        logger.info("Watermark detection is off (IOPAINT_DETECTION=false)")
+        return None
+    from runners.detection.combined import DetectorConfig, load_detector
+
+    return load_detector(DetectorConfig(device=settings.device, threads=settings.detector_threads))
 
 
 def load_inpainter(settings: Settings) -> Inpainter:

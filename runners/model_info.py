@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from runners.detection.detector import Detector
 from runners.inpainter import Inpainter
 
 
@@ -15,10 +16,23 @@ class ModelInfo:
     device: str
     """``cpu`` or ``cuda``."""
     gpu_available: bool
+    detector: dict[str, Any] | None = None
+    """``{"name", "device", "models": [{"name", "version", "sha256"}]}``; None when detection
+    is off. An extra field of health: the documented ones stay as they are."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def model_info(inpainter: Inpainter, *, gpu_available: bool) -> ModelInfo:
-    return ModelInfo(model=inpainter.name, device=inpainter.device, gpu_available=gpu_available)
+def model_info(
+    inpainter: Inpainter, *, gpu_available: bool, detector: Detector | None = None
+) -> ModelInfo:
+    described = None
+    if detector is not None:
+        described = {"name": detector.name, "device": detector.device, "models": detector.models()}
+    return ModelInfo(
+        model=inpainter.name,
+        device=inpainter.device,
+        gpu_available=gpu_available,
+        detector=described,
+    )

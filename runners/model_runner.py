@@ -9,15 +9,16 @@ onto the API's errors.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import bentoml
 import numpy as np
 from bentoml.models import BentoModel
 
-from runners.batch import inpaint_items
+from runners.batch import detect_items, inpaint_items
 from runners.devices import default_max_batch_size, gpu_available
 from runners.lama.store import MODEL_NAME
-from runners.loading import load_inpainter
+from runners.loading import load_detector_for, load_inpainter
 from runners.model_info import model_info
 from settings import get_settings
 
@@ -53,9 +54,16 @@ class ModelRunner:
     lama_model = _imported_lama()
 
     def __init__(self) -> None:
-        self.inpainter = load_inpainter(get_settings())
+        settings = get_settings()
+        self.inpainter = load_inpainter(settings)
+        self.detector = load_detector_for(settings)
         self.gpu_available = gpu_available()
-        logger.info("Model runner ready: %s on %s", self.inpainter.name, self.inpainter.device)
+        logger.info(
+            "Model runner ready: %s on %s, detector %s",
+            self.inpainter.name,
+            self.inpainter.device,
+            self.detector.name if self.detector else "off",
+        )
 
     @bentoml.api(
         batchable=True,
@@ -66,7 +74,19 @@ class ModelRunner:
         """Each item is an ``(H, W, 4)`` uint8 array: RGB + gray mask (`runners.batch`)."""
         return inpaint_items(self.inpainter, items)
 
+    @bentoml.api(
+        batchable=True,
+        max_batch_size=_settings.max_batch_size or default_max_batch_size(_settings),
+        max_latency_ms=_settings.deadlines.batch_budget_ms,
+    )
+    def detect(self, images: list[np.ndarray]) -> list[dict[str, Any]]:
+        """Each image is ``(H, W, 3)`` uint8 RGB; each answer a packed `Detection`."""
+        if self.detector is None:
+            raise RuntimeError("watermark detection is off on this runner (IOPAINT_DETECTION)")
+        return detect_items(self.detector, images)
+
     @bentoml.api
     async def model_info(self) -> dict[str, object]:
-        # async: answered on the event loop even while `inpaint` holds the worker thread.
-        return model_info(self.inpainter, gpu_available=self.gpu_available).to_dict()
+        # async: answered on the event loop even while a model call holds a worker thread.
+        info = model_info(self.inpainter, gpu_available=self.gpu_available, detector=self.detector)
+        return info.to_dict()

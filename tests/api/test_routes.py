@@ -195,6 +195,7 @@ def test_every_route_declares_its_policy_beside_its_handler() -> None:
     }
     assert declared == {
         ("POST", "/api/v1/remove-watermark"): Policy(cost=1),
+        ("POST", "/api/v1/detect"): Policy(cost=1),
         ("GET", "/api/v1/health"): PUBLIC,
         ("GET", "/api/v1/stats"): AUTHENTICATED,
         ("GET", "/api/v1/openapi.json"): PUBLIC,

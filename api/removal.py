@@ -1,0 +1,186 @@
+"""The work behind the routes: from uploaded bytes to the bytes of the answer.
+
+    remover = Remover(models, settings)
+    result = await remover.remove(image_bytes, mask_bytes)    # mask_bytes None: detect first
+    found = await remover.detect(image_bytes)
+
+Decoding and encoding run in worker threads, the models in the model process
+(`api.model_client`); every failure is one of the API's errors (`errors.py`). The
+synchronous routes call this, and so can anything else that holds an upload's bytes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.concurrency import run_in_threadpool
+
+from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_png
+from api.model_client import ModelClient
+from errors import BadRequest, UnprocessableEntity
+from runners.detection.detector import Detection, Region
+from runners.model_info import ModelInfo
+from settings import Settings
+
+logger = logging.getLogger(__name__)
+
+NO_WATERMARK_FOUND = (
+    "No watermark was found in the image. Send a 'mask' file (white = remove, "
+    "black = keep) to say what to remove."
+)
+DETECTION_OFF_MASK_REQUIRED = (
+    "A mask is required: send a 'mask' file (white = remove, black = keep). "
+    "Automatic watermark detection is off on this server."
+)
+
+MaskSource = Literal["detected", "uploaded"]
+
+
+@dataclass(frozen=True)
+class Removal:
+    """A cleaned image and what the answer says about it."""
+
+    png: bytes
+    width: int
+    height: int
+    model: str
+    mask_source: MaskSource
+    detected_regions: int | None
+    """How many regions detection found; None when the client sent the mask."""
+    mask_share: float
+    processing_seconds: float
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-Processing-Time": f"{self.processing_seconds:.3f}",
+            "X-Image-Size": f"{self.width}x{self.height}",
+            "X-Model": self.model,
+            "X-Mask-Source": self.mask_source,
+        }
+        if self.detected_regions is not None:
+            headers["X-Detected-Regions"] = str(self.detected_regions)
+        return headers
+
+
+@dataclass(frozen=True)
+class Found:
+    """What detection found in one upload."""
+
+    detection: Detection
+    width: int
+    height: int
+    detector: str
+    processing_seconds: float
+
+    def as_json(self) -> dict[str, object]:
+        return {
+            "regions": [_region_json(region) for region in self.detection.regions],
+            "coverage": round(self.detection.coverage, 6),
+            "image_size": {"width": self.width, "height": self.height},
+            "processing_time": round(self.processing_seconds, 3),
+        }
+
+    def mask_png(self) -> bytes:
+        return encode_mask_png(self.detection.mask)
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-Processing-Time": f"{self.processing_seconds:.3f}",
+            "X-Image-Size": f"{self.width}x{self.height}",
+            "X-Detected-Regions": str(len(self.detection.regions)),
+            "X-Detector": self.detector,
+        }
+
+
+class Remover:
+    def __init__(self, models: ModelClient, settings: Settings) -> None:
+        self.models = models
+        self.settings = settings
+        self._info: ModelInfo | None = None
+
+    async def remove(self, image_bytes: bytes, mask_bytes: bytes | None) -> Removal:
+        """Clean the image: with the client's mask, or with the mask detection finds."""
+        started = time.perf_counter()
+        image = await self._decode(image_bytes)
+        info = await self.model_info()
+        regions: int | None = None
+        if mask_bytes is not None:
+            mask = await run_in_threadpool(
+                decode_mask,
+                mask_bytes,
+                size=image.size,
+                max_dimension=self.settings.max_dimension,
+            )
+            source: MaskSource = "uploaded"
+        else:
+            detection = await self._detect(image, info)
+            if not detection.regions or not detection.mask.any():
+                raise UnprocessableEntity(NO_WATERMARK_FOUND)
+            mask, regions, source = detection.mask, len(detection.regions), "detected"
+        if mask.any():
+            pixels = await self.models.inpaint(image.rgb, mask)
+        else:
+            # Nothing to remove: the model would only be asked to keep every pixel.
+            pixels = image.rgb
+        png = await run_in_threadpool(encode_png, pixels, image.alpha, image.icc_profile)
+        width, height = image.size
+        return Removal(
+            png=png,
+            width=width,
+            height=height,
+            model=info.model,
+            mask_source=source,
+            detected_regions=regions,
+            mask_share=float((mask > 0).mean()),
+            processing_seconds=time.perf_counter() - started,
+        )
+
+    async def detect(self, image_bytes: bytes) -> Found:
+        started = time.perf_counter()
+        image = await self._decode(image_bytes)
+        info = await self.model_info()
+        detection = await self._detect(image, info)
+        width, height = image.size
+        assert info.detector is not None  # _detect refused otherwise
+        return Found(
+            detection=detection,
+            width=width,
+            height=height,
+            detector=str(info.detector["name"]),
+            processing_seconds=time.perf_counter() - started,
+        )
+
+    async def model_info(self) -> ModelInfo:
+        """The runner's models, asked once: they are fixed for the life of the runner."""
+        if self._info is None:
+            self._info = await self.models.model_info()
+        return self._info
+
+    async def _decode(self, image_bytes: bytes) -> DecodedImage:
+        return await run_in_threadpool(
+            decode_image, image_bytes, max_dimension=self.settings.max_dimension
+        )
+
+    async def _detect(self, image: DecodedImage, info: ModelInfo) -> Detection:
+        if info.detector is None:
+            raise BadRequest(DETECTION_OFF_MASK_REQUIRED)
+        detection = await self.models.detect(image.rgb)
+        if detection.mask.shape != image.rgb.shape[:2]:
+            raise ValueError(
+                f"the detector's mask is {detection.mask.shape}, the image {image.rgb.shape[:2]}"
+            )
+        return detection
+
+
+def _region_json(region: Region) -> dict[str, object]:
+    left, top, width, height = region.box
+    return {
+        "kind": region.kind,
+        "box": {"x": left, "y": top, "width": width, "height": height},
+        "outline": [[x, y] for x, y in region.outline],
+        "score": round(float(region.score), 4),
+        "text": region.text,
+    }

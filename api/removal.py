@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_png
 from api.model_client import ModelClient
-from errors import BadRequest, UnprocessableEntity
+from errors import BadRequest, NotFound, UnprocessableEntity
 from runners.detection.detector import Detection, Region
 from runners.model_info import ModelInfo
 from settings import Settings
@@ -35,6 +35,8 @@ DETECTION_OFF_MASK_REQUIRED = (
     "A mask is required: send a 'mask' file (white = remove, black = keep). "
     "Automatic watermark detection is off on this server."
 )
+
+DETECTION_DISABLED = "Detection disabled"
 
 MaskSource = Literal["detected", "uploaded"]
 
@@ -140,8 +142,10 @@ class Remover:
 
     async def detect(self, image_bytes: bytes) -> Found:
         started = time.perf_counter()
-        image = await self._decode(image_bytes)
         info = await self.model_info()
+        if info.detector is None:
+            raise NotFound(DETECTION_DISABLED)
+        image = await self._decode(image_bytes)
         detection = await self._detect(image, info)
         width, height = image.size
         assert info.detector is not None  # _detect refused otherwise

@@ -14,8 +14,9 @@ Who sends what:
 
 - `Customer` (most users): remove-watermark with images of 256 px to 2048 px (mostly small),
   JPEG/PNG/WebP, a mask each (box, soft-edged, other size, empty); about one request in
-  eight is deliberately wrong (no mask, broken or truncated file, too large, wrong field,
-  missing or unknown key) and must get its documented 400/401. Each customer holds the
+  eight is deliberately wrong (no mask on a photo without a watermark, broken or truncated
+  file, too large, wrong field, missing or unknown key) and must get its documented
+  400/401/422. Each customer holds the
   key of one plan: enterprise for most, then the other non-free plans of the keys file.
 - `FreePlanHammer` (one user): the free key, small images back to back, to see 429s.
 - `Monitor` (one user): polls health, and stats for every key.
@@ -23,7 +24,7 @@ Who sends what:
 How responses are judged (`catch_response`), so that locust's failure count means "the
 service broke its contract":
 
-- the expected status of each request kind is a success: 200 for valid work, 400/401 for
+- the expected status of each request kind is a success: 200 for valid work, 400/401/422 for
   the deliberate mistakes, 429 whenever the key's plan is rate limited (anything but
   enterprise); 429 on the enterprise key, 5xx, and any other status are failures;
 - every error body must be the envelope ``{"error", "detail", "status_code"}`` with the

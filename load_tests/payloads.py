@@ -131,7 +131,8 @@ def build_payloads() -> Payloads:
 
 
 def build_invalid() -> list[Upload]:
-    """Requests the service must refuse with 400, whatever the load."""
+    """Requests the service must refuse (400, or 422 for a mask-less photo with no
+    watermark to find), whatever the load."""
     photo = synthetic_photo(320, 240, seed=99)
     jpeg = encoded(photo, "JPEG")
     png = encoded(photo, "PNG")
@@ -139,7 +140,7 @@ def build_invalid() -> list[Upload]:
     noise = np.random.default_rng(5).integers(0, 256, 4096, dtype=np.uint8).tobytes()
     too_wide = encoded(Image.new("RGB", (4200, 8), (200, 30, 30)), "PNG")
     cases = [
-        ("no mask", {"image": ("photo.jpg", jpeg, "image/jpeg")}, "mask is required"),
+        ("no mask, no watermark", {"image": ("photo.jpg", jpeg, "image/jpeg")}, "No watermark"),
         (
             "not an image",
             {"image": ("photo.jpg", noise, "image/jpeg"), "mask": ("mask.png", mask, "image/png")},
@@ -175,5 +176,6 @@ def build_invalid() -> list[Upload]:
     uploads = []
     for label, fields, hint in cases:
         body, content_type = encode_multipart_formdata(fields)
-        uploads.append(Upload(label, body, content_type, expected_status=400, detail_hint=hint))
+        status = 422 if label.startswith("no mask") else 400
+        uploads.append(Upload(label, body, content_type, expected_status=status, detail_hint=hint))
     return uploads

@@ -28,6 +28,7 @@ from api.errors import BadRequest, NotFound, ServiceError, ServiceUnavailable, e
 from api.images import decode_image, decode_mask, encode_png
 from api.middleware import request_id_of
 from api.openapi import load_contract
+from api.pages import page_routes
 from api.uploads import read_upload
 from runners.client import InpaintingRunner, ModelStatus
 from settings import Settings
@@ -162,6 +163,7 @@ def create_app(runner: InpaintingRunner, accounts: AccountStats, settings: Setti
         Route("/api/v1/health", api.health, methods=["GET"]),
         Route("/api/v1/stats", api.stats, methods=["GET"]),
         Route("/api/v1/openapi.json", api.openapi, methods=["GET"]),
+        *page_routes(),
     ]
 
     @asynccontextmanager

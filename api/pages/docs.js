@@ -55,7 +55,9 @@ function link(text, target) {
 function markdown(text) {
   const fragment = document.createDocumentFragment();
   if (!text) return fragment;
-  for (const block of String(text).trim().split(/\n\s*\n/)) {
+  for (const block of String(text)
+    .trim()
+    .split(/\n\s*\n/)) {
     const lines = block.split("\n");
     if (/^\s*[-*] /.test(lines[0])) {
       const items = [];
@@ -63,7 +65,13 @@ function markdown(text) {
         if (/^\s*[-*] /.test(line)) items.push(line.replace(/^\s*[-*] /, ""));
         else if (items.length) items[items.length - 1] += ` ${line.trim()}`;
       }
-      fragment.append(h("ul", {}, items.map((item) => h("li", {}, inline(item)))));
+      fragment.append(
+        h(
+          "ul",
+          {},
+          items.map((item) => h("li", {}, inline(item))),
+        ),
+      );
     } else {
       fragment.append(h("p", {}, inline(lines.map((line) => line.trim()).join(" "))));
     }
@@ -119,7 +127,8 @@ function constraints(schema) {
     ["maxLength", "length ≤"],
     ["default", "default"],
   ]) {
-    if (schema[key] !== undefined) notes.push(h("span", {}, `${words} `, code(JSON.stringify(schema[key]))));
+    if (schema[key] !== undefined)
+      notes.push(h("span", {}, `${words} `, code(JSON.stringify(schema[key]))));
   }
   if (schema.example !== undefined) {
     notes.push(h("span", {}, "example ", code(JSON.stringify(schema.example))));
@@ -151,7 +160,12 @@ function propertiesTable(schema, resolve, depth = 0) {
     return h(
       "tr",
       {},
-      h("td", {}, code(name), required.has(name) ? h("span", { className: "badge" }, "required") : null),
+      h(
+        "td",
+        {},
+        code(name),
+        required.has(name) ? h("span", { className: "badge" }, "required") : null,
+      ),
       h("td", {}, typeLabel(property, resolve)),
       h("td", {}, markdown(inner.description ?? property.description), constraints(inner), nested),
     );
@@ -159,7 +173,11 @@ function propertiesTable(schema, resolve, depth = 0) {
   return h(
     "table",
     { className: "fields" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Field"), h("th", {}, "Type"), h("th", {}, "Description"))),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, "Field"), h("th", {}, "Type"), h("th", {}, "Description")),
+    ),
     h("tbody", {}, rows),
   );
 }
@@ -223,7 +241,18 @@ function parametersBlock(parameters, resolve) {
     h(
       "table",
       { className: "fields" },
-      h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "In"), h("th", {}, "Type"), h("th", {}, "Description"))),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", {}, "Name"),
+          h("th", {}, "In"),
+          h("th", {}, "Type"),
+          h("th", {}, "Description"),
+        ),
+      ),
       h(
         "tbody",
         {},
@@ -231,10 +260,20 @@ function parametersBlock(parameters, resolve) {
           h(
             "tr",
             {},
-            h("td", {}, code(parameter.name), parameter.required ? h("span", { className: "badge" }, "required") : null),
+            h(
+              "td",
+              {},
+              code(parameter.name),
+              parameter.required ? h("span", { className: "badge" }, "required") : null,
+            ),
             h("td", {}, parameter.in),
             h("td", {}, typeLabel(parameter.schema ?? {}, resolve)),
-            h("td", {}, markdown(parameter.description), constraints(resolve(parameter.schema ?? {}))),
+            h(
+              "td",
+              {},
+              markdown(parameter.description),
+              constraints(resolve(parameter.schema ?? {})),
+            ),
           ),
         ),
       ),
@@ -249,7 +288,12 @@ function requestBodyBlock(body, resolve) {
   return h(
     "section",
     {},
-    h("h4", {}, "Request body", resolved.required ? h("span", { className: "badge" }, "required") : null),
+    h(
+      "h4",
+      {},
+      "Request body",
+      resolved.required ? h("span", { className: "badge" }, "required") : null,
+    ),
     markdown(resolved.description),
     contents.map(([mediaType, media]) =>
       h(
@@ -270,7 +314,11 @@ function encodingBlock(encoding) {
     "p",
     { className: "encoding" },
     "Part types: ",
-    ...listOf(Object.entries(encoding).map(([field, value]) => h("span", {}, code(field), ` ${value.contentType ?? ""}`))),
+    ...listOf(
+      Object.entries(encoding).map(([field, value]) =>
+        h("span", {}, code(field), ` ${value.contentType ?? ""}`),
+      ),
+    ),
   );
 }
 
@@ -280,7 +328,11 @@ function headersTable(headers, resolve) {
   return h(
     "table",
     { className: "fields headers" },
-    h("thead", {}, h("tr", {}, h("th", {}, "Header"), h("th", {}, "Type"), h("th", {}, "Description"))),
+    h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, "Header"), h("th", {}, "Type"), h("th", {}, "Description")),
+    ),
     h(
       "tbody",
       {},
@@ -308,11 +360,27 @@ function responsesBlock(responses, resolve) {
       const kind = status.startsWith("2") ? "ok" : status.startsWith("3") ? "redirect" : "error";
       return h(
         "details",
-        { className: `response ${kind}`, open: status.startsWith("2"), dataset: { status } },
-        h("summary", {}, h("span", { className: "status" }, status), " ", inline(resolved.description ?? "")),
+        {
+          className: `response response-${kind}`,
+          open: status.startsWith("2"),
+          dataset: { status },
+        },
+        h(
+          "summary",
+          {},
+          h("span", { className: "status" }, status),
+          " ",
+          inline(resolved.description ?? ""),
+        ),
         headersTable(resolved.headers, resolve),
         Object.entries(resolved.content ?? {}).map(([mediaType, media]) =>
-          h("div", { className: "media" }, h("p", {}, code(mediaType)), schemaBlock(media.schema, resolve), examplesBlock(media)),
+          h(
+            "div",
+            { className: "media" },
+            h("p", {}, code(mediaType)),
+            schemaBlock(media.schema, resolve),
+            examplesBlock(media),
+          ),
         ),
       );
     }),
@@ -340,10 +408,17 @@ function curlExample(method, path, operation, contract, resolve) {
       lines.push(resolved.format === "binary" ? `  -F "${field}=@${sample}"` : `  -F "${field}=…"`);
     }
   }
-  const success = Object.entries(operation.responses ?? {}).find(([status]) => status.startsWith("2"));
+  const success = Object.entries(operation.responses ?? {}).find(([status]) =>
+    status.startsWith("2"),
+  );
   const media = Object.keys(resolve(success?.[1]).content ?? {});
   if (media.some((type) => type.startsWith("image/"))) lines.push("  -o result.png");
-  return h("figure", { className: "example curl" }, h("figcaption", {}, "With curl"), h("pre", {}, lines.join(" \\\n")));
+  return h(
+    "figure",
+    { className: "example curl" },
+    h("figcaption", {}, "With curl"),
+    h("pre", {}, lines.join(" \\\n")),
+  );
 }
 
 function operationId(method, path, operation) {
@@ -355,7 +430,13 @@ function operationSection(method, path, operation, pathItem, contract, resolve) 
   return h(
     "section",
     { className: "operation", id: operationId(method, path, operation), dataset: { method, path } },
-    h("h3", {}, h("span", { className: `method ${method}` }, method.toUpperCase()), " ", h("code", { className: "path" }, path)),
+    h(
+      "h3",
+      {},
+      h("span", { className: `method ${method}` }, method.toUpperCase()),
+      " ",
+      h("code", { className: "path" }, path),
+    ),
     operation.summary ? h("p", { className: "summary" }, operation.summary) : null,
     securityLine(operation, contract),
     markdown(operation.description),
@@ -387,12 +468,40 @@ function introSection(contract) {
   return h(
     "section",
     { id: "overview" },
-    h("h1", {}, info.title ?? "API reference", " ", h("span", { className: "version" }, `v${info.version ?? "?"}`)),
+    h(
+      "h1",
+      {},
+      info.title ?? "API reference",
+      " ",
+      h("span", { className: "version" }, `v${info.version ?? "?"}`),
+    ),
     markdown(info.description),
     (contract.servers ?? []).length
-      ? h("p", {}, "Servers: ", ...listOf(contract.servers.map((server) => h("span", {}, code(server.url), server.description ? [" (", ...inline(server.description), ")"] : ""))))
+      ? h(
+          "p",
+          {},
+          "Servers: ",
+          ...listOf(
+            contract.servers.map((server) =>
+              h(
+                "span",
+                {},
+                code(server.url),
+                server.description ? [" (", ...inline(server.description), ")"] : "",
+              ),
+            ),
+          ),
+        )
       : null,
-    h("p", {}, "Machine-readable: ", h("a", { href: CONTRACT_URL }, CONTRACT_URL), ". Try the routes in the ", h("a", { href: "playground" }, "playground"), "."),
+    h(
+      "p",
+      {},
+      "Machine-readable: ",
+      h("a", { href: CONTRACT_URL }, CONTRACT_URL),
+      ". Try the routes in the ",
+      h("a", { href: "playground" }, "playground"),
+      ".",
+    ),
   );
 }
 
@@ -408,7 +517,13 @@ function authenticationSection(contract) {
         "div",
         { className: "scheme" },
         h("h3", {}, name),
-        h("p", {}, scheme.type === "apiKey" ? ["API key in the ", code(scheme.name), ` ${scheme.in}.`] : `${scheme.type}.`),
+        h(
+          "p",
+          {},
+          scheme.type === "apiKey"
+            ? ["API key in the ", code(scheme.name), ` ${scheme.in}.`]
+            : `${scheme.type}.`,
+        ),
         markdown(scheme.description),
       ),
     ),
@@ -441,7 +556,12 @@ function extensionTitle(key) {
 
 function extensionsSection(contract) {
   const tables = Object.entries(contract)
-    .filter(([key, value]) => key.startsWith("x-") && Array.isArray(value) && value.every((row) => row && typeof row === "object"))
+    .filter(
+      ([key, value]) =>
+        key.startsWith("x-") &&
+        Array.isArray(value) &&
+        value.every((row) => row && typeof row === "object"),
+    )
     .map(([key, rows]) => {
       const columns = [...new Set(rows.flatMap((row) => Object.keys(row)))];
       return h(
@@ -451,8 +571,28 @@ function extensionsSection(contract) {
         h(
           "table",
           { className: "fields" },
-          h("thead", {}, h("tr", {}, columns.map((column) => h("th", {}, column)))),
-          h("tbody", {}, rows.map((row) => h("tr", {}, columns.map((column) => h("td", {}, row[column] === undefined ? "" : String(row[column])))))),
+          h(
+            "thead",
+            {},
+            h(
+              "tr",
+              {},
+              columns.map((column) => h("th", {}, column)),
+            ),
+          ),
+          h(
+            "tbody",
+            {},
+            rows.map((row) =>
+              h(
+                "tr",
+                {},
+                columns.map((column) =>
+                  h("td", {}, row[column] === undefined ? "" : String(row[column])),
+                ),
+              ),
+            ),
+          ),
         ),
       );
     });
@@ -467,7 +607,9 @@ function tableOfContents(groups, contract) {
       "ul",
       {},
       h("li", {}, h("a", { href: "#overview" }, "Overview")),
-      contract.components?.securitySchemes ? h("li", {}, h("a", { href: "#authentication" }, "Authentication")) : null,
+      contract.components?.securitySchemes
+        ? h("li", {}, h("a", { href: "#authentication" }, "Authentication"))
+        : null,
       groups.map(({ tag, operations }) =>
         h(
           "li",
@@ -477,13 +619,32 @@ function tableOfContents(groups, contract) {
             "ul",
             {},
             operations.map(({ method, path, operation }) =>
-              h("li", {}, h("a", { href: `#${operationId(method, path, operation)}` }, h("span", { className: `method ${method}` }, method.toUpperCase()), " ", path)),
+              h(
+                "li",
+                {},
+                h(
+                  "a",
+                  { href: `#${operationId(method, path, operation)}` },
+                  h("span", { className: `method ${method}` }, method.toUpperCase()),
+                  " ",
+                  path,
+                ),
+              ),
             ),
           ),
         ),
       ),
       schemas.length
-        ? h("li", {}, h("a", { href: "#schemas" }, "Schemas"), h("ul", {}, schemas.map((name) => h("li", {}, h("a", { href: `#schema-${name}` }, name)))))
+        ? h(
+            "li",
+            {},
+            h("a", { href: "#schemas" }, "Schemas"),
+            h(
+              "ul",
+              {},
+              schemas.map((name) => h("li", {}, h("a", { href: `#schema-${name}` }, name))),
+            ),
+          )
         : null,
     ),
   ];
@@ -512,7 +673,8 @@ function render(contract) {
   );
   document.getElementById("toc").replaceChildren(...tableOfContents(groups, contract));
   document.title = `${contract.info?.title ?? "API"} · reference`;
-  if (window.location.hash) document.getElementById(window.location.hash.slice(1))?.scrollIntoView();
+  if (window.location.hash)
+    document.getElementById(window.location.hash.slice(1))?.scrollIntoView();
 }
 
 async function main() {
@@ -524,7 +686,11 @@ async function main() {
     document.documentElement.dataset.ready = "true";
   } catch (error) {
     container.replaceChildren(
-      h("p", { className: "error", role: "alert" }, `The contract could not be loaded: ${error.message}`),
+      h(
+        "p",
+        { className: "load-error", role: "alert" },
+        `The contract could not be loaded: ${error.message}`,
+      ),
     );
     document.documentElement.dataset.ready = "error";
   }

@@ -9,7 +9,14 @@ const ROUTES = { detect: "api/v1/detect", remove: "api/v1/remove-watermark" };
 const KEY_STORAGE = "iopaint-playground-api-key";
 const TINT = [255, 30, 90];
 const TINT_CSS = `rgb(${TINT.join(",")})`;
-const FIRST_RESULT_MARK = "iopaint:first-result";
+// Marks on the page's timeline, up to the first result (read by
+// benchmarks/playground_first_result.py).
+const MARKS = {
+  pressed: "iopaint:remove-pressed",
+  maskEncoded: "iopaint:mask-encoded",
+  answered: "iopaint:answer-received",
+  shown: "iopaint:first-result",
+};
 
 const $ = (id) => document.getElementById(id);
 const els = {
@@ -75,7 +82,8 @@ const state = {
 };
 
 const mask = document.createElement("canvas");
-const maskCtx = mask.getContext("2d");
+// Read back once per Remove (grayPng): kept in memory rather than on a GPU.
+const maskCtx = mask.getContext("2d", { willReadFrequently: true });
 const viewCtx = els.maskView.getContext("2d");
 
 // --- API key -------------------------------------------------------------------------
@@ -259,9 +267,7 @@ function strokeSegment(ctx, color, composite, size, from, to) {
 
 function drawSegment(op, from, to) {
   strokeSegment(maskCtx, op.erase ? "#000" : "#fff", "source-over", op.size, from, to);
-  strokeSegment(
-    viewCtx, TINT_CSS, op.erase ? "destination-out" : "source-over", op.size, from, to,
-  );
+  strokeSegment(viewCtx, TINT_CSS, op.erase ? "destination-out" : "source-over", op.size, from, to);
 }
 
 function clearCanvases() {
@@ -413,7 +419,12 @@ els.wrap.addEventListener("pointerdown", (event) => {
     return;
   }
   const point = imagePoint(event);
-  state.stroke = { kind: "stroke", erase: state.tool === "eraser", size: state.size, points: [point] };
+  state.stroke = {
+    kind: "stroke",
+    erase: state.tool === "eraser",
+    size: state.size,
+    points: [point],
+  };
   drawSegment(state.stroke, point, point);
 });
 
@@ -579,24 +590,23 @@ async function detect() {
 
 async function remove() {
   if (!state.file || state.request) return;
+  markUntilFirstResult(MARKS.pressed);
   const form = imageForm();
-  const masked = hasMask();
-  if (masked) {
-    const png = await new Promise((resolve) => mask.toBlob(resolve, "image/png"));
-    form.append("mask", png, "mask.png");
+  if (hasMask()) {
+    form.append("mask", await grayPng(mask), "mask.png");
   }
+  markUntilFirstResult(MARKS.maskEncoded);
   const reply = await call(ROUTES.remove, form, { accept: "image/png", label: "Removing" });
   if (!reply) return;
+  markUntilFirstResult(MARKS.answered);
   showResponse(reply);
   if (!reply.ok) {
     await showApiError(reply, "remove");
     return;
   }
   await showResult(reply.body);
-  if (!state.firstResultMarked) {
-    state.firstResultMarked = true;
-    performance.mark(FIRST_RESULT_MARK);
-  }
+  markUntilFirstResult(MARKS.shown);
+  state.firstResultMarked = true;
   const server = reply.header("X-Processing-Time");
   setStatus(
     `Done in ${reply.seconds.toFixed(2)} s` +
@@ -604,6 +614,10 @@ async function remove() {
       (reply.header("X-Mask-Source") === "detected" ? ", with the mask the service detected" : "") +
       ". Drag across the image to compare before and after.",
   );
+}
+
+function markUntilFirstResult(name) {
+  if (!state.firstResultMarked) performance.mark(name);
 }
 
 els.detect.addEventListener("click", detect);
@@ -829,6 +843,63 @@ function updateButtons() {
   els.loadMask.disabled = !loaded;
   els.zoom.disabled = !loaded;
   els.viewCompare.disabled = !state.resultUrl;
+}
+
+// --- the mask as an 8-bit gray PNG ----------------------------------------------------
+//
+// canvas.toBlob() encodes RGBA with a slow compressor, and was the slowest step between
+// Remove and the result (docs/playground.md has the figures). The mask is one gray channel,
+// mostly black: its scanlines go through the browser's own deflate (CompressionStream, zlib
+// format, which is what a PNG's IDAT holds).
+
+const PNG_SIGNATURE = new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10]);
+
+const CRC_TABLE = new Uint32Array(256).map((_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes) {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i += 1) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function pngChunk(type, data) {
+  const chunk = new Uint8Array(12 + data.length);
+  const view = new DataView(chunk.buffer);
+  view.setUint32(0, data.length);
+  for (let i = 0; i < 4; i += 1) chunk[4 + i] = type.charCodeAt(i);
+  chunk.set(data, 8);
+  view.setUint32(8 + data.length, crc32(chunk.subarray(4, 8 + data.length)));
+  return chunk;
+}
+
+async function grayPng(canvas) {
+  const { width, height } = canvas;
+  const rgba = canvas.getContext("2d").getImageData(0, 0, width, height).data;
+  const scanlines = new Uint8Array((width + 1) * height); // each row: filter byte 0, then gray
+  for (let y = 0, source = 0, target = 0; y < height; y += 1) {
+    target += 1;
+    for (let x = 0; x < width; x += 1, source += 4, target += 1) scanlines[target] = rgba[source];
+  }
+  const deflated = new Blob([scanlines]).stream().pipeThrough(new CompressionStream("deflate"));
+  const idat = new Uint8Array(await new Response(deflated).arrayBuffer());
+  const header = new Uint8Array(13);
+  const view = new DataView(header.buffer);
+  view.setUint32(0, width);
+  view.setUint32(4, height);
+  header.set([8, 0, 0, 0, 0], 8); // 8 bits, grayscale, deflate, no filter method, no interlace
+  return new Blob(
+    [
+      PNG_SIGNATURE,
+      pngChunk("IHDR", header),
+      pngChunk("IDAT", idat),
+      pngChunk("IEND", new Uint8Array()),
+    ],
+    { type: "image/png" },
+  );
 }
 
 // --- small words ----------------------------------------------------------------------

@@ -47,7 +47,7 @@ PAGE_HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
-    # Revalidated on every load (ETag), so a redeploy is seen at once.
+    # Fetched again on every load (the files are small), so a redeploy is seen at once.
     "Cache-Control": "no-cache",
 }
 

@@ -23,6 +23,7 @@ from api.accounts_middleware import PROCESSING_SECONDS
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.pages import page_routes
 from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
@@ -157,7 +158,7 @@ class WatermarkApi:
 
 def create_app(models: ModelClient, accounts: AccountStats, settings: Settings) -> Starlette:
     api = WatermarkApi(models, accounts, settings)
-    routes = routes_of(api)
+    routes = [*routes_of(api), *page_routes()]
     PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 
     @asynccontextmanager

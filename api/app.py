@@ -90,7 +90,8 @@ class WatermarkApi:
             setattr(request.state, PROCESSING_SECONDS, found.processing_seconds)
             if _prefers_png(request):
                 return Response(found.mask_png(), media_type=PNG, headers=found.headers())
-            return JSONResponse(found.as_json(), headers=found.headers())
+            with_mask = request.query_params.get("include") == "mask"
+            return JSONResponse(found.as_json(with_mask=with_mask), headers=found.headers())
 
         return await self._bounded(request, IMAGE_ONLY, work)
 

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from playwright.sync_api import Page, expect
 
-from tests.images import decode, encode, photo
+from tests.images import decode, encode, photo, text_on_photo
 from tests.server import PROJECT_ROOT, RunningService
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
@@ -39,14 +39,6 @@ def marked_photo(width: int, height: int, bar: tuple[int, int, int, int]) -> np.
     left, top, right, bottom = bar
     pixels[top:bottom, left:right] = 255
     return pixels
-
-
-def text_on_photo(width: int, height: int, text: str) -> Image.Image:
-    """Dark, large, opaque text on a light photo: what any text detector finds."""
-    picture = Image.fromarray(photo(width, height, seed=6) // 4 + 180)
-    font = ImageFont.load_default(size=height // 8)
-    ImageDraw.Draw(picture).text((width // 10, height // 2), text, fill=(10, 10, 10), font=font)
-    return picture
 
 
 def open_playground(page: Page, service: RunningService, key: str) -> None:

@@ -52,9 +52,7 @@ def detection_served(service: RunningService, api_key: str) -> bool:
         files={"image": ("image.png", image, "image/png")},
         timeout=120,
     )
-    if response.status_code == 400 and "mask is required" in response.text:
-        return False
-    return True
+    return not (response.status_code == 400 and "mask is required" in response.text)
 
 
 NOT_SERVED = "{path} is not served by this build (404 No route); covered by MockTransport tests"

@@ -86,9 +86,11 @@ def test_documented_errors_become_their_classes(
     assert caught.value.status_code == 400 and caught.value.request_id
     assert "Invalid image format" in caught.value.detail
     wrong = "sk_live_" + "A" * 38
-    with IOPaintClient(api_key=wrong, base_url=service.base_url) as stranger:
-        with pytest.raises(AuthenticationError) as refused:
-            stranger.stats()
+    with (
+        IOPaintClient(api_key=wrong, base_url=service.base_url) as stranger,
+        pytest.raises(AuthenticationError) as refused,
+    ):
+        stranger.stats()
     assert refused.value.detail == "Invalid API Key"
     assert wrong not in str(refused.value) and api_key not in str(refused.value)
 

@@ -351,3 +351,32 @@ def test_detect_parses_regions_and_detect_mask_asks_for_png(tmp_path: Path) -> N
     assert region.outline[1] == (34, 5)
     assert detection.coverage == 0.042 and detection.image_size == (64, 48)
     assert (tmp_path / "mask.png").read_bytes() == mask_png == bytes(mask)
+
+
+def test_image_results_survive_pickling() -> None:
+    import pickle
+
+    api = FakeApi([image_response()])
+    with api.client() as client:
+        result = client.remove_watermark(png_bytes())
+    copy = pickle.loads(pickle.dumps(result))
+    assert bytes(copy) == bytes(result) and copy.image_size == (8, 6) and copy.model == "opencv"
+
+
+def test_the_error_tree_in_the_docstring_names_every_error_class() -> None:
+    import inspect
+
+    from iopaint_sdk import errors
+
+    tree = iopaint_sdk.__doc__ or ""
+    classes = [
+        cls
+        for _, cls in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(cls, errors.IOPaintError) and cls.__module__ == errors.__name__
+    ]
+    assert len(classes) >= 15
+    assert "\n    IOPaintError " in tree  # the root
+    for cls in classes:
+        if cls is not errors.IOPaintError:
+            assert f"── {cls.__name__} " in tree, cls.__name__
+        assert getattr(iopaint_sdk, cls.__name__) is cls  # exported at the top

@@ -195,11 +195,14 @@ class IOPaintClient:
         try:
             results = list(pool.map(run, entries))
         except BaseException:
+            # Interrupted (Ctrl-C): images not yet started are not sent; the caller gets
+            # control back while requests in flight finish on their own.
             stop.append(IOPaintError("batch interrupted"))
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        finally:
+        else:
             pool.shutdown(wait=True)
+        finally:
             bar.close()
         return results
 

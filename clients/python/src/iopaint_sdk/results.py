@@ -61,6 +61,10 @@ class ImageResult(bytes):
         result.path = None
         return result
 
+    def __reduce__(self):  # type: ignore[no-untyped-def]
+        # bytes' own pickling would call __new__ without the headers.
+        return (_restore_image_result, (bytes(self), dict(self.__dict__)))
+
     def save(self, target: OutputTarget) -> Path | None:
         """Write the PNG to a path or binary file; returns the path (None for a file)."""
         return write_output(bytes(self), target)
@@ -72,6 +76,12 @@ class ImageResult(bytes):
     def __repr__(self) -> str:
         size = "x".join(map(str, self.image_size)) if self.image_size else "?"
         return f"<ImageResult {len(self)} bytes {size} model={self.model!r}>"
+
+
+def _restore_image_result(content: bytes, state: dict[str, Any]) -> ImageResult:
+    result = ImageResult(content, httpx.Headers())
+    result.__dict__.update(state)
+    return result
 
 
 def image_result(

@@ -13,7 +13,12 @@
  *   goes alone; answers without any rate-limit headers turn pacing off.
  */
 
-const CLOCK_SKEW_TOLERANCE_S = 1.5;
+// The local clock is trusted unless the server's Date header disagrees by more than this
+// (Date has whole seconds and servers cache it: it only corrects gross errors).
+const CLOCK_SKEW_TOLERANCE_S = 30;
+// Seconds Reset - now may overstate the real refill time (rounding, unnoticed skew).
+const RESET_SLACK_S = 2;
+const RESET_SLACK_FROM_DATE_S = 6;
 const MIN_DELAY_S = 0.001;
 const TOKEN_EPSILON = 1e-6;
 
@@ -128,7 +133,7 @@ class Pacer {
   serverOffset(serverDate) {
     if (serverDate === null) return 0;
     const offset = serverDate - this.wallClock();
-    return Math.abs(offset + 0.5) > CLOCK_SKEW_TOLERANCE_S ? offset : 0;
+    return Math.abs(offset) > CLOCK_SKEW_TOLERANCE_S ? offset : 0;
   }
 
   restOn(ticket, seen) {
@@ -147,7 +152,7 @@ class Pacer {
     const missing = limit - remaining;
     const cappedByQuota = fullIn <= 1 && missing > 1;
     if (missing > 0 && !cappedByQuota) {
-      const slack = offset === 0 ? 1 : 2;
+      const slack = offset === 0 ? RESET_SLACK_S : RESET_SLACK_FROM_DATE_S;
       this.boundInterval(
         Math.max(0, (fullInAtDecision - slack) / missing),
         missing > 1 ? fullInFromSend / (missing - 1) : Infinity,

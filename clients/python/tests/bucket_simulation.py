@@ -39,6 +39,7 @@ class SimulatedBucket:
     used: int = 0
     initial_tokens: float | None = None
     send_date: bool = False  # a Date header (RFC 7231, whole seconds), as uvicorn sends
+    date_staleness: float = 0.0  # seconds the Date header lags (servers cache it)
 
     def __post_init__(self) -> None:
         self.tokens = float(self.burst if self.initial_tokens is None else self.initial_tokens)
@@ -76,7 +77,7 @@ class SimulatedBucket:
         if status == 429:
             headers["Retry-After"] = str(retry_after)
         if self.send_date:
-            headers["Date"] = formatdate(math.floor(now), usegmt=True)
+            headers["Date"] = formatdate(math.floor(now - self.date_staleness), usegmt=True)
         return status, headers
 
 

@@ -42,9 +42,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-# Below this disagreement with the server's Date header (which has one-second resolution)
-# the local clock is trusted; above it the clocks are taken to be out of sync.
-CLOCK_SKEW_TOLERANCE_S = 1.5
+# Below this disagreement with the server's Date header the local clock is trusted (NTP
+# keeps machines far closer); above it the clocks are taken to be out of sync. Date is a
+# poor clock: whole seconds, and servers cache it (uvicorn under load was seen seconds
+# behind), so it only corrects gross errors.
+CLOCK_SKEW_TOLERANCE_S = 30.0
+
+# Seconds `X-RateLimit-Reset - now` may overstate the real refill time: Reset is rounded
+# up (1 s), plus what the two clocks may disagree by unnoticed (1 s on the local clock; on
+# a Date-corrected one, Date's rounding and staleness).
+RESET_SLACK_S = 2.0
+RESET_SLACK_FROM_DATE_S = 6.0
 
 # Shortest wait `delay` returns: a wait that rounds to nothing would only spin.
 MIN_DELAY_S = 0.001
@@ -245,8 +253,7 @@ class Pacer:
         if server_date is None:
             return 0.0
         offset = server_date - self._wall_clock()
-        # Date is rounded down to the second: within the tolerance the clocks agree.
-        return offset if abs(offset + 0.5) > CLOCK_SKEW_TOLERANCE_S else 0.0
+        return offset if abs(offset) > CLOCK_SKEW_TOLERANCE_S else 0.0
 
     def _rest_on(self, ticket: Ticket, seen: RateLimitHeaders) -> None:
         assert seen.limit is not None and seen.remaining is not None and seen.reset is not None
@@ -266,9 +273,8 @@ class Pacer:
         # Bucket full with Remaining short of it: the quota, not the bucket, caps Remaining.
         capped_by_quota = full_in <= 1.0 and missing > 1
         if missing > 0 and not capped_by_quota:
-            # Reset is rounded up to a whole second, and the bucket lacks between
-            # missing - 1 and missing tokens at the decision.
-            slack = 1.0 if offset == 0.0 else 2.0
+            # The bucket lacks between missing - 1 and missing tokens at the decision.
+            slack = RESET_SLACK_S if offset == 0.0 else RESET_SLACK_FROM_DATE_S
             self._bound_interval(
                 low=max(0.0, (full_in_at_decision - slack) / missing),
                 high=full_in_from_send / (missing - 1) if missing > 1 else math.inf,

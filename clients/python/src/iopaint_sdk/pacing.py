@@ -11,8 +11,9 @@ rate) and says on every response where the bucket stands:
 `Pacer` keeps a model of that bucket from those headers alone, so it works for any plan:
 
 - The time to refill one token, ``interval``, is learned from ``T``: the bucket lacks
-  between ``L - R - 1`` and ``L - R`` tokens and is full ``T - now`` seconds from now (minus
-  up to one second, as ``T`` is rounded up), which bounds ``interval`` on both sides. The
+  between ``L - R - 1`` and ``L - R`` tokens and is full ``T - now`` seconds from now (less
+  a slack: ``T`` is rounded up, and the clocks may differ a little), which bounds
+  ``interval`` on both sides. The
   bounds of successive responses are intersected; the lower bound is used, because the
   next token is predicted by counting back from ``T``: ``T - (L - R - 1) * interval``, and
   a smaller interval puts that moment later, never earlier.
@@ -22,6 +23,9 @@ rate) and says on every response where the bucket stands:
 - Responses can arrive out of order. The bucket's full time only moves forward as the
   server admits requests, so a response whose ``T`` is older than the one the model rests
   on is stale and only settles which in-flight requests the model already covers.
+- ``T`` is on the server's clock; the local one stands in for it unless the ``Date``
+  header disagrees by more than `CLOCK_SKEW_TOLERANCE_S` (machines kept by NTP agree far
+  better than that).
 - A 429 blocks everything until its ``Retry-After`` has passed.
 - Before anything is known, one request goes alone (a probe); the others wait for its
   headers. Answers without any rate-limit headers turn pacing off until some arrive.

@@ -39,6 +39,7 @@ class IOPaintClient {
   #apiKey;
   #pacer = new Pacer();
   #waiters = new Set();
+  #queue = [];
   #fetch;
 
   /**
@@ -74,9 +75,7 @@ class IOPaintClient {
    */
   async removeWatermark(image, output, options) {
     ({ output, options } = outputAndOptions(output, options));
-    const files = [['image', await toUpload(image, 'image')]];
-    if (options.mask !== undefined && options.mask !== null) files.push(['mask', await toUpload(options.mask, 'mask')]);
-    const answer = await this.#send({ method: 'POST', path: `${API}/remove-watermark`, files, cost: 1 });
+    const answer = await this.#send(await this.#removeCall(image, options.mask));
     return imageResult(answer, output);
   }
 
@@ -144,36 +143,53 @@ class IOPaintClient {
   async batchProcess(images, outputDir, { masks = null, concurrency, progress } = {}) {
     if (!Array.isArray(images)) throw new TypeError('images must be an array');
     const entries = planBatch(images, outputDir, masks);
-    const workers = Math.max(1, Math.min(concurrency || this.maxConcurrency, entries.length || 1));
+    const slots = new Slots(Math.max(1, Math.min(concurrency || this.maxConcurrency, entries.length || 1)));
     const bar = new ProgressBar(entries.length, progress);
     const results = new Array(entries.length);
+    const failed = (entry, error) => ({ path: entry.label, ok: false, error, output: null, processingTime: null });
+    const finish = (index, item) => {
+      results[index] = item;
+      bar.advance(item.ok);
+    };
     let stop = null;
-    let next = 0;
+    const sending = [];
     await this.#learnLimits();
-    const work = async () => {
-      while (next < entries.length) {
-        const index = next++;
-        const entry = entries[index];
-        let item;
-        if (stop) {
-          item = { path: entry.label, ok: false, error: stop, output: null, processingTime: null };
-        } else {
+    // Turns are taken here, in order (a free slot, then the pacer's token); the sends run
+    // alongside. So images go in order, and a spent quota or a refused key stops the rest.
+    try {
+      for (const [index, entry] of entries.entries()) {
+        await slots.acquire();
+        let call = null;
+        if (stop) finish(index, failed(entry, stop));
+        else {
           try {
-            const result = await this.removeWatermark(entry.image, entry.output, { mask: entry.mask });
-            item = { path: entry.label, ok: true, error: null, output: entry.output, processingTime: result.processingTime };
+            call = await this.#removeCall(entry.image, entry.mask);
           } catch (error) {
-            if (error instanceof AuthenticationError || (error instanceof RateLimitError && error.quotaExceeded)) {
-              stop = stop || error;
-            }
-            item = { path: entry.label, ok: false, error, output: null, processingTime: null };
+            finish(index, failed(entry, error)); // an unreadable file or unsupported input
           }
         }
-        results[index] = item;
-        bar.advance(item.ok);
+        if (call === null) {
+          slots.release();
+          continue;
+        }
+        const ticket = await this.#takeTicket(call.cost, monotonic() + this.retry.maxWait, 1);
+        sending.push(
+          (async () => {
+            try {
+              const result = await imageResult(await this.#send(call, ticket), entry.output);
+              finish(index, { path: entry.label, ok: true, error: null, output: entry.output, processingTime: result.processingTime });
+            } catch (error) {
+              if (error instanceof AuthenticationError || (error instanceof RateLimitError && error.quotaExceeded)) {
+                stop = stop || error;
+              }
+              finish(index, failed(entry, error));
+            } finally {
+              slots.release();
+            }
+          })(),
+        );
       }
-    };
-    try {
-      await Promise.all(Array.from({ length: workers }, work));
+      await Promise.all(sending);
     } finally {
       bar.close();
     }
@@ -209,12 +225,20 @@ class IOPaintClient {
     }
   }
 
-  async #send(call) {
+  async #removeCall(image, mask) {
+    const files = [['image', await toUpload(image, 'image')]];
+    if (mask !== undefined && mask !== null) files.push(['mask', await toUpload(mask, 'mask')]);
+    return { method: 'POST', path: `${API}/remove-watermark`, files, cost: 1 };
+  }
+
+  /** Send `call` with retries and pacing (`firstTicket`: its first turn, already taken). */
+  async #send(call, firstTicket = null) {
     const deadline = monotonic() + this.retry.maxWait;
     const where = `${call.method} ${this.baseUrl}${call.path}`;
     for (let attempt = 1; ; attempt += 1) {
       const paced = call.cost !== undefined && call.cost !== null;
-      const ticket = paced ? await this.#takeTicket(call.cost, deadline) : null;
+      let ticket = null;
+      if (paced) ticket = attempt === 1 && firstTicket ? firstTicket : await this.#takeTicket(call.cost, deadline, attempt);
       let answer;
       try {
         answer = await this.#fetchOnce(call);
@@ -267,15 +291,30 @@ class IOPaintClient {
     }
   }
 
-  async #takeTicket(cost, deadline) {
-    for (;;) {
-      const delay = this.#pacer.delay(cost);
-      const left = deadline - monotonic();
-      if (delay === 0 || left <= 0 || (delay !== null && delay > left)) return this.#pacer.grant(cost);
-      await this.#waitForChange(delay !== null ? Math.min(delay, left) : left);
+  async #takeTicket(cost, deadline, attempt) {
+    // First come, first served: only the head of the queue may take the next token, so a
+    // batch's images are sent in order and none is starved by later ones.
+    const me = {};
+    if (attempt > 1) this.#queue.unshift(me); // a retry keeps its turn
+    else this.#queue.push(me);
+    try {
+      for (;;) {
+        if (this.#queue[0] !== me) {
+          await this.#waitForChange(null);
+          continue;
+        }
+        const delay = this.#pacer.delay(cost);
+        const left = deadline - monotonic();
+        if (delay === 0 || left <= 0 || (delay !== null && delay > left)) return this.#pacer.grant(cost);
+        await this.#waitForChange(delay !== null ? Math.min(delay, left) : left);
+      }
+    } finally {
+      this.#queue.splice(this.#queue.indexOf(me), 1);
+      this.#wakeAll();
     }
   }
 
+  /** Until an answer or a queue change wakes us, or `seconds` pass (null: no time limit). */
   #waitForChange(seconds) {
     return new Promise((resolve) => {
       const done = () => {
@@ -283,9 +322,13 @@ class IOPaintClient {
         this.#waiters.delete(done);
         resolve();
       };
-      const timer = setTimeout(done, seconds * 1000);
+      const timer = seconds === null ? undefined : setTimeout(done, seconds * 1000);
       this.#waiters.add(done);
     });
+  }
+
+  #wakeAll() {
+    for (const wake of [...this.#waiters]) wake();
   }
 
   #settle(ticket, answer) {
@@ -295,7 +338,7 @@ class IOPaintClient {
       const quotaRefusal = answer.status === 429 && answer.body.toString('utf8').toLowerCase().includes('quota');
       this.#pacer.observe(ticket, answer.status, answer.headers, { quotaRefusal });
     }
-    for (const wake of [...this.#waiters]) wake();
+    this.#wakeAll();
   }
 }
 
@@ -570,6 +613,28 @@ function maskFor(index, image, count, masks) {
     return null;
   }
   return masks; // one mask for every image
+}
+
+/** A counting semaphore: at most `size` holders at once, the others wait in order. */
+class Slots {
+  constructor(size) {
+    this.free = size;
+    this.waiting = [];
+  }
+
+  acquire() {
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release() {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free += 1;
+  }
 }
 
 class ProgressBar {

@@ -9,7 +9,8 @@
  *   counting back from T, which never predicts a token early;
  * - requests in flight when an answer arrives are assumed not counted in it, until a later
  *   answer (a larger T: decisions only move T forward) shows otherwise;
- * - a 429 holds every request until its Retry-After; before anything is known one request
+ * - a 429 holds every request until its Retry-After, then lets one go and waits for its
+ *   headers; before anything is known one request
  *   goes alone; answers without any rate-limit headers turn pacing off.
  */
 
@@ -126,7 +127,7 @@ class Pacer {
 
   tokens(anchor, now) {
     const interval = this.interval;
-    if (interval === null) return anchor.tokens;
+    if (interval === null || !anchor.refills) return anchor.tokens;
     return Math.min(anchor.limit, anchor.tokens + (now - anchor.at) / interval);
   }
 
@@ -150,9 +151,11 @@ class Pacer {
     const fullInAtDecision = Math.max(0, seen.reset - (now - processed));
     const fullInFromSend = Math.max(0, seen.reset - (ticket.grantedAt + offset));
     const missing = limit - remaining;
-    const cappedByQuota = fullIn <= 1 && missing > 1;
+    const slack = offset === 0 ? RESET_SLACK_S : RESET_SLACK_FROM_DATE_S;
+    // The quota speaks, not the bucket: a full bucket with Remaining short of it, or a Reset
+    // beyond the longest refill the bucket could need (a spent quota's next period).
+    const cappedByQuota = (fullIn <= 1 && missing > 1) || fullIn > limit * this.intervalHigh + slack;
     if (missing > 0 && !cappedByQuota) {
-      const slack = offset === 0 ? RESET_SLACK_S : RESET_SLACK_FROM_DATE_S;
       this.boundInterval(
         Math.max(0, (fullInAtDecision - slack) / missing),
         missing > 1 ? fullInFromSend / (missing - 1) : Infinity,
@@ -168,6 +171,7 @@ class Pacer {
       reset: seen.reset,
       horizon: this.seq,
       uncovered: new Set(this.inFlight.keys()),
+      refills: true,
     };
     this.debt = [...this.inFlight.values()].reduce((sum, t) => sum + t.cost, 0);
   }
@@ -185,18 +189,15 @@ class Pacer {
       this.boundInterval(retryAfter - 1, Infinity);
     }
     const limit = seen.limit || (this.anchor ? this.anchor.limit : 1);
-    const interval = this.interval;
-    let tokens = 0;
-    if (interval !== null) {
-      tokens = Math.min(Math.max(0, 1 - retryAfter / interval), 1 - TOKEN_EPSILON);
-    }
+    // Once Retry-After has passed one request goes; the next waits for its headers.
     this.anchor = {
       at: now,
-      tokens,
+      tokens: 1,
       limit,
       reset: this.anchor ? this.anchor.reset : -Infinity,
       horizon: this.seq,
       uncovered: new Set(this.inFlight.keys()),
+      refills: false,
     };
     this.debt = [...this.inFlight.values()].reduce((sum, t) => sum + t.cost, 0);
   }

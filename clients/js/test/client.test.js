@@ -341,3 +341,39 @@ test('ESM import gives the same classes', async () => {
   assert.equal(byName.IOPaintClient, IOPaintClient);
   assert.equal(require('iopaint-sdk').IOPaintClient, IOPaintClient);
 });
+
+test('batchProcess paces a tight bucket in order and surfaces no 429', async () => {
+  // The service's bucket on the real clock: burst 1, 120/min (a token every 0.5 s).
+  const burst = 1;
+  const perSecond = 2;
+  let tokens = burst;
+  let updated = Date.now() / 1000;
+  let refusals = 0;
+  const sent = [];
+  const api = fakeApi([], async (call) => {
+    const now = Date.now() / 1000;
+    tokens = Math.min(burst, tokens + (now - updated) * perSecond);
+    updated = now;
+    const spends = call.url.pathname.endsWith('/remove-watermark');
+    const refused = spends && tokens + 1e-9 < 1;
+    if (spends && !refused) {
+      tokens -= 1;
+      sent.push((await parts(call))[0].bytes.readUInt32BE(20)); // the PNG's height tells them apart
+    }
+    const headers = {
+      'x-ratelimit-limit': String(burst),
+      'x-ratelimit-remaining': String(Math.floor(tokens + 1e-9)),
+      'x-ratelimit-reset': String(Math.ceil(now + (burst - tokens) / perSecond)),
+    };
+    if (refused) {
+      refusals += 1;
+      return error(429, 'Rate limit exceeded.', { ...headers, 'retry-after': String(Math.max(1, Math.ceil((1 - tokens) / perSecond))) });
+    }
+    return spends ? image(png(), headers) : json({}, 200, headers);
+  });
+  const images = [1, 2, 3, 4, 5].map((height) => png(4, height));
+  const results = await client(api).batchProcess(images, scratch(), { concurrency: 4 });
+  assert.ok(results.every((r) => r.ok), results.map((r) => String(r.error)).join('; '));
+  assert.deepEqual(sent, [1, 2, 3, 4, 5]);
+  console.log(`5 images, burst 1, 120/min: 429s seen ${refusals}, surfaced 0`);
+});

@@ -172,3 +172,17 @@ def test_batch_process_reports_each_image(tmp_path: Path) -> None:
 
     assert run(scenario()) == [True, False, True]
     assert (tmp_path / "out" / "a.png").exists() and not (tmp_path / "out" / "bad.png").exists()
+
+
+def test_batch_process_stops_on_a_spent_quota(tmp_path: Path) -> None:
+    quota = error(429, "Daily quota of 10 requests exceeded", Retry_After="30000")
+    api = FakeApi([json_response({}), image_response(), quota], default=lambda request: quota)
+
+    async def scenario() -> list[bool]:
+        async with api.async_client(max_concurrency=1) as client:
+            results = await client.batch_process([png_bytes()] * 4, tmp_path / "out")
+            assert all(isinstance(r.error, RateLimitError) for r in results[1:])
+            return [item.ok for item in results]
+
+    assert run(scenario()) == [True, False, False, False]
+    assert len(api.requests) == 3  # stats, the first image, the refused one; no more

@@ -192,3 +192,23 @@ def test_progress_bar_draws_on_a_terminal_only() -> None:
         bar.close()
     assert "2/2" in terminal.getvalue() and "ok 1 failed 1" in terminal.getvalue()
     assert pipe.getvalue() == ""
+
+
+def test_images_are_sent_in_order_while_waiting_for_tokens(tmp_path: Path) -> None:
+    """Workers waiting for tokens take them first come, first served."""
+    images = write_images(tmp_path, [f"{i:02d}.png" for i in range(6)])
+    # Burst 1: no two tokens at once, so no two granted threads race to send first.
+    bucket = RealTimeBucket(burst=1, rate_per_minute=120)
+    sent: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/remove-watermark"):
+            sent.append(multipart_parts(request)[0].filename or "")
+        return bucket(request)
+
+    api = FakeApi(default=record)
+    with api.client() as client:
+        results = client.batch_process(images, tmp_path / "out", concurrency=4)
+    assert all(r.ok for r in results)
+    first_tries = list(dict.fromkeys(sent))  # a 429 retried repeats a name; keep its first send
+    assert first_tries == [p.name for p in images]

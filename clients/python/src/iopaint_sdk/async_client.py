@@ -6,13 +6,22 @@ import asyncio
 import contextlib
 import os
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, overload
 
 import httpx
 
 from iopaint_sdk import endpoints
-from iopaint_sdk.batch import LOCAL_INPUT_ERRORS, BatchEntry, plan_batch, stops_batch
+from iopaint_sdk.batch import (
+    LOCAL_INPUT_ERRORS,
+    BatchEntry,
+    batch_call,
+    failed_item,
+    plan_batch,
+    stops_batch,
+    succeeded_item,
+)
 from iopaint_sdk.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -76,6 +85,7 @@ class AsyncIOPaintClient:
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self._pacer = Pacer()
         self._pacer_changed = asyncio.Condition()
+        self._pace_queue: deque[object] = deque()
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.jobs = AsyncJobs(self)
@@ -158,42 +168,67 @@ class AsyncIOPaintClient:
         entries = plan_batch(images, output_dir, masks)
         slots = asyncio.Semaphore(max(1, concurrency or self.max_concurrency))
         bar = ProgressBar(len(entries), enabled=progress)
+        results: list[BatchItem | None] = [None] * len(entries)
         stop: list[IOPaintError] = []
         await self._learn_limits()
 
-        async def run(entry: BatchEntry) -> BatchItem:
-            async with slots:
-                item = await self._batch_item(entry, stop)
+        def finish(index: int, item: BatchItem) -> None:
+            results[index] = item
             bar.advance(item.ok)
-            return item
 
+        async def send(index: int, entry: BatchEntry, call: Call, ticket: Ticket) -> None:
+            try:
+                finish(index, await self._batch_result(entry, call, ticket, stop))
+            finally:
+                slots.release()
+
+        # Turns are taken in order here (a free slot, then the pacer's token), as in
+        # IOPaintClient.batch_process; the tasks send.
+        tasks: list[asyncio.Task[None]] = []
         try:
-            return list(await asyncio.gather(*(run(entry) for entry in entries)))
+            for index, entry in enumerate(entries):
+                await slots.acquire()
+                prepared = self._batch_call(entry, stop)
+                if isinstance(prepared, BatchItem):
+                    finish(index, prepared)
+                    slots.release()
+                    continue
+                ticket = await self._take_ticket(prepared.cost or 1, self._deadline(), attempt=1)
+                tasks.append(asyncio.create_task(send(index, entry, prepared, ticket)))
+            await asyncio.gather(*tasks)
+        except BaseException:
+            stop.append(IOPaintError("batch interrupted"))
+            for task in tasks:
+                task.cancel()
+            raise
         finally:
             bar.close()
+        return [item for item in results if item is not None]
 
     @property
     def rate_limit(self) -> RateLimitSnapshot:
         return self._pacer.snapshot()
 
-    async def _batch_item(self, entry: BatchEntry, stop: list[IOPaintError]) -> BatchItem:
+    def _batch_call(self, entry: BatchEntry, stop: list[IOPaintError]) -> Call | BatchItem:
         if stop:
-            return BatchItem(entry.label, ok=False, error=stop[0], output=None)
+            return failed_item(entry, stop[0])
         try:
-            result = await self.remove_watermark(entry.image, entry.mask, output=entry.output)
+            return batch_call(entry)
+        except LOCAL_INPUT_ERRORS as exc:
+            return failed_item(entry, exc)
+
+    async def _batch_result(
+        self, entry: BatchEntry, call: Call, ticket: Ticket, stop: list[IOPaintError]
+    ) -> BatchItem:
+        try:
+            response = await self._send(call, ticket=ticket)
+            return succeeded_item(entry, image_result(response, entry.output, as_pil=False))
         except IOPaintError as exc:
             if stops_batch(exc):
                 stop.append(exc)
-            return BatchItem(entry.label, ok=False, error=exc, output=None)
+            return failed_item(entry, exc)
         except LOCAL_INPUT_ERRORS as exc:
-            return BatchItem(entry.label, ok=False, error=exc, output=None)
-        return BatchItem(
-            entry.label,
-            ok=True,
-            error=None,
-            output=entry.output,
-            processing_time=result.processing_time,
-        )
+            return failed_item(entry, exc)
 
     async def _learn_limits(self) -> None:
         if self._pacer.snapshot().limit is not None or not self._api_key:
@@ -202,12 +237,18 @@ class AsyncIOPaintClient:
         with contextlib.suppress(IOPaintError):
             await self._send(endpoints.stats(observe=True))
 
-    async def _send(self, call: Call) -> httpx.Response:
-        deadline = self._clock() + self.retry.max_wait
+    def _deadline(self) -> float:
+        return self._clock() + self.retry.max_wait
+
+    async def _send(self, call: Call, *, ticket: Ticket | None = None) -> httpx.Response:
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
-            ticket = await self._take_ticket(call.cost, deadline) if call.cost is not None else None
+            if call.cost is None:
+                ticket = None
+            elif attempt > 1 or ticket is None:
+                ticket = await self._take_ticket(call.cost, deadline, attempt)
             try:
                 response = await self._http.request(
                     call.method,
@@ -238,19 +279,34 @@ class AsyncIOPaintClient:
             if ticket is None or not isinstance(error, RateLimitError):
                 await self._sleep(delay)
 
-    async def _take_ticket(self, cost: int, deadline: float) -> Ticket:
+    async def _take_ticket(self, cost: int, deadline: float, attempt: int) -> Ticket:
+        me = object()  # first come, first served, as in IOPaintClient._take_ticket
         async with self._pacer_changed:
-            while True:
-                delay = self._pacer.delay(cost)
-                left = deadline - self._clock()
-                if delay == 0 or left <= 0 or (delay is not None and delay > left):
-                    return self._pacer.grant(cost)
-                # Woken by a response, or the wait is over: either way, ask the pacer again.
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(
-                        self._pacer_changed.wait(),
-                        timeout=min(left, delay) if delay is not None else left,
-                    )
+            if attempt > 1:
+                self._pace_queue.appendleft(me)  # a retry keeps its turn
+            else:
+                self._pace_queue.append(me)
+            try:
+                return await self._wait_for_ticket(me, cost, deadline)
+            finally:
+                self._pace_queue.remove(me)
+                self._pacer_changed.notify_all()
+
+    async def _wait_for_ticket(self, me: object, cost: int, deadline: float) -> Ticket:
+        while True:
+            if self._pace_queue[0] is not me:
+                await self._pacer_changed.wait()
+                continue
+            delay = self._pacer.delay(cost)
+            left = deadline - self._clock()
+            if delay == 0 or left <= 0 or (delay is not None and delay > left):
+                return self._pacer.grant(cost)
+            # Woken by a response, or the wait is over: either way, ask the pacer again.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._pacer_changed.wait(),
+                    timeout=min(left, delay) if delay is not None else left,
+                )
 
     async def _settle(self, ticket: Ticket, response: httpx.Response | None) -> None:
         async with self._pacer_changed:

@@ -14,8 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from iopaint_sdk import endpoints
+from iopaint_sdk.endpoints import Call
 from iopaint_sdk.errors import AuthenticationError, RateLimitError
-from iopaint_sdk.inputs import ImageInput
+from iopaint_sdk.inputs import ImageInput, to_upload
+from iopaint_sdk.results import BatchItem, ImageResult
 
 # Local problems with one input (unreadable file, unsupported type) fail that image only.
 LOCAL_INPUT_ERRORS: tuple[type[Exception], ...] = (OSError, TypeError, ValueError)
@@ -53,6 +56,26 @@ def plan_batch(
             )
         )
     return entries
+
+
+def batch_call(entry: BatchEntry) -> Call:
+    """The remove-watermark request for `entry` (reads its files now)."""
+    mask = None if entry.mask is None else to_upload(entry.mask, default_name="mask")
+    return endpoints.remove_watermark(to_upload(entry.image, default_name="image"), mask)
+
+
+def succeeded_item(entry: BatchEntry, result: ImageResult) -> BatchItem:
+    return BatchItem(
+        entry.label,
+        ok=True,
+        error=None,
+        output=entry.output,
+        processing_time=result.processing_time,
+    )
+
+
+def failed_item(entry: BatchEntry, error: Exception) -> BatchItem:
+    return BatchItem(entry.label, ok=False, error=error, output=None)
 
 
 def stops_batch(error: BaseException) -> bool:

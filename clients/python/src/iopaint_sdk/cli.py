@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TextIO
 
 from iopaint_sdk.client import IOPaintClient
-from iopaint_sdk.errors import IOPaintError
+from iopaint_sdk.errors import IOPaintError, RateLimitError
 from iopaint_sdk.results import BatchItem, Detection, Health, Stats
 from iopaint_sdk.version import __version__
 
@@ -100,9 +100,23 @@ def _remove_many(
     note = (
         f"{len(results)} images: {len(results) - failed} ok, {failed} failed in {_duration(wall)}"
     )
+    quota = next(
+        (
+            item.error
+            for item in results
+            if isinstance(item.error, RateLimitError) and item.error.quota_exceeded
+        ),
+        None,
+    )
     limits = client.rate_limit
     minimum = limits.minimum_seconds(len(results))
-    if minimum is not None and limits.interval is not None:
+    if quota is not None:
+        resets = ""
+        if quota.reset is not None:
+            when = datetime.fromtimestamp(quota.reset, tz=timezone.utc)
+            resets = f" (it starts again {when:%Y-%m-%d %H:%M} UTC)"
+        note += f"; the key's quota ran out{resets}"
+    elif minimum is not None and limits.interval is not None:
         note += (
             f"; the rate limit (burst {limits.limit}, one request per {limits.interval:.1f} s) "
             f"allows it in no less than {_duration(minimum)}"

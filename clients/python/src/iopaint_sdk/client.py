@@ -6,6 +6,7 @@ import contextlib
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Literal, overload
@@ -13,7 +14,15 @@ from typing import TYPE_CHECKING, Literal, overload
 import httpx
 
 from iopaint_sdk import endpoints
-from iopaint_sdk.batch import LOCAL_INPUT_ERRORS, BatchEntry, plan_batch, stops_batch
+from iopaint_sdk.batch import (
+    LOCAL_INPUT_ERRORS,
+    BatchEntry,
+    batch_call,
+    failed_item,
+    plan_batch,
+    stops_batch,
+    succeeded_item,
+)
 from iopaint_sdk.config import (
     DEFAULT_CONCURRENCY,
     DEFAULT_TIMEOUT,
@@ -81,6 +90,7 @@ class IOPaintClient:
         self._http = http_client or httpx.Client(timeout=timeout)
         self._pacer = Pacer()
         self._pacer_changed = threading.Condition()
+        self._pace_queue: deque[object] = deque()
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
         self.jobs = Jobs(self)
@@ -183,28 +193,48 @@ class IOPaintClient:
         entries = plan_batch(images, output_dir, masks)
         workers = max(1, min(concurrency or self.max_concurrency, len(entries) or 1))
         bar = ProgressBar(len(entries), enabled=progress)
+        results: list[BatchItem | None] = [None] * len(entries)
         stop: list[IOPaintError] = []
+        slots = threading.Semaphore(workers)
         self._learn_limits()
 
-        def run(entry: BatchEntry) -> BatchItem:
-            item = self._batch_item(entry, stop)
+        def finish(index: int, item: BatchItem) -> None:
+            results[index] = item
             bar.advance(item.ok)
-            return item
 
+        def send(index: int, entry: BatchEntry, call: Call, ticket: Ticket) -> None:
+            try:
+                finish(index, self._batch_result(entry, call, ticket, stop))
+            finally:
+                slots.release()
+
+        # This thread takes the images' turns in order (a free slot, then the pacer's
+        # token); the pool sends them. So images go in order, and a spent quota or a
+        # refused key stops the ones not yet sent.
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="iopaint-batch")
+        futures = []
         try:
-            results = list(pool.map(run, entries))
+            for index, entry in enumerate(entries):
+                slots.acquire()
+                prepared = self._batch_call(entry, stop)
+                if isinstance(prepared, BatchItem):
+                    finish(index, prepared)
+                    slots.release()
+                    continue
+                ticket = self._take_ticket(prepared.cost or 1, self._deadline(), attempt=1)
+                futures.append(pool.submit(send, index, entry, prepared, ticket))
+            pool.shutdown(wait=True)
         except BaseException:
-            # Interrupted (Ctrl-C): images not yet started are not sent; the caller gets
-            # control back while requests in flight finish on their own.
+            # Interrupted (Ctrl-C): images not yet sent stay unsent; the caller gets control
+            # back while the requests in flight finish on their own.
             stop.append(IOPaintError("batch interrupted"))
             pool.shutdown(wait=False, cancel_futures=True)
             raise
-        else:
-            pool.shutdown(wait=True)
         finally:
             bar.close()
-        return results
+        for future in futures:
+            future.result()  # a bug in a worker surfaces here, not as a missing result
+        return [item for item in results if item is not None]
 
     @property
     def rate_limit(self) -> RateLimitSnapshot:
@@ -214,24 +244,27 @@ class IOPaintClient:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _batch_item(self, entry: BatchEntry, stop: list[IOPaintError]) -> BatchItem:
+    def _batch_call(self, entry: BatchEntry, stop: list[IOPaintError]) -> Call | BatchItem:
+        """The request for one image of a batch, or its result when it is not to be sent."""
         if stop:
-            return BatchItem(entry.label, ok=False, error=stop[0], output=None)
+            return failed_item(entry, stop[0])
         try:
-            result = self.remove_watermark(entry.image, entry.mask, output=entry.output)
+            return batch_call(entry)
+        except LOCAL_INPUT_ERRORS as exc:
+            return failed_item(entry, exc)
+
+    def _batch_result(
+        self, entry: BatchEntry, call: Call, ticket: Ticket, stop: list[IOPaintError]
+    ) -> BatchItem:
+        try:
+            response = self._send(call, ticket=ticket)
+            return succeeded_item(entry, image_result(response, entry.output, as_pil=False))
         except IOPaintError as exc:
             if stops_batch(exc):
                 stop.append(exc)
-            return BatchItem(entry.label, ok=False, error=exc, output=None)
-        except LOCAL_INPUT_ERRORS as exc:
-            return BatchItem(entry.label, ok=False, error=exc, output=None)
-        return BatchItem(
-            entry.label,
-            ok=True,
-            error=None,
-            output=entry.output,
-            processing_time=result.processing_time,
-        )
+            return failed_item(entry, exc)
+        except LOCAL_INPUT_ERRORS as exc:  # the output could not be written
+            return failed_item(entry, exc)
 
     def _learn_limits(self) -> None:
         """Before a batch: read the key's bucket from a request that spends nothing."""
@@ -243,13 +276,19 @@ class IOPaintClient:
         with contextlib.suppress(IOPaintError):
             self._send(endpoints.stats(observe=True))
 
-    def _send(self, call: Call) -> httpx.Response:
-        started = self._clock()
-        deadline = started + self.retry.max_wait
+    def _deadline(self) -> float:
+        return self._clock() + self.retry.max_wait
+
+    def _send(self, call: Call, *, ticket: Ticket | None = None) -> httpx.Response:
+        """Send `call` with retries and pacing (`ticket`: its first turn, already taken)."""
+        deadline = self._deadline()
         attempt = 0
         while True:
             attempt += 1
-            ticket = self._take_ticket(call.cost, deadline) if call.cost is not None else None
+            if call.cost is None:
+                ticket = None
+            elif attempt > 1 or ticket is None:
+                ticket = self._take_ticket(call.cost, deadline, attempt)
             try:
                 response = self._http.request(
                     call.method,
@@ -280,15 +319,30 @@ class IOPaintClient:
                 # (After a 429 the pacer itself holds the next attempt until Retry-After.)
                 self._sleep(delay)
 
-    def _take_ticket(self, cost: int, deadline: float) -> Ticket:
+    def _take_ticket(self, cost: int, deadline: float, attempt: int) -> Ticket:
+        # First come, first served: only the head of the queue may take the next token, so
+        # a batch's images are sent in order and none is starved by later ones.
+        me = object()
         with self._pacer_changed:
-            while True:
-                delay = self._pacer.delay(cost)
-                left = deadline - self._clock()
-                if delay == 0 or left <= 0 or (delay is not None and delay > left):
-                    # Go now; or the wait would outlast the call: let the server decide.
-                    return self._pacer.grant(cost)
-                self._pacer_changed.wait(timeout=min(left, delay) if delay is not None else left)
+            if attempt > 1:
+                self._pace_queue.appendleft(me)  # a retry keeps its turn
+            else:
+                self._pace_queue.append(me)
+            try:
+                while True:
+                    if self._pace_queue[0] is not me:
+                        self._pacer_changed.wait()
+                        continue
+                    delay = self._pacer.delay(cost)
+                    left = deadline - self._clock()
+                    if delay == 0 or left <= 0 or (delay is not None and delay > left):
+                        # Go now; or the wait would outlast the call: let the server decide.
+                        return self._pacer.grant(cost)
+                    timeout = min(left, delay) if delay is not None else left
+                    self._pacer_changed.wait(timeout=timeout)
+            finally:
+                self._pace_queue.remove(me)
+                self._pacer_changed.notify_all()
 
     def _settle(self, ticket: Ticket, response: httpx.Response | None) -> None:
         with self._pacer_changed:

@@ -26,13 +26,16 @@ rate) and says on every response where the bucket stands:
 - ``T`` is on the server's clock; the local one stands in for it unless the ``Date``
   header disagrees by more than `CLOCK_SKEW_TOLERANCE_S` (machines kept by NTP agree far
   better than that).
-- A 429 blocks everything until its ``Retry-After`` has passed.
+- A 429 blocks everything until its ``Retry-After`` has passed; then one request goes, and
+  the next waits for its headers.
 - Before anything is known, one request goes alone (a probe); the others wait for its
   headers. Answers without any rate-limit headers turn pacing off until some arrive.
 
-Limits: ``Reset`` has whole seconds, so for limits faster than about a request a second
-the interval stays unknown for a while and a few requests may still meet a 429 (each is
-retried after its ``Retry-After``, never surfaced while the call's wait budget lasts).
+Limits: ``Reset`` has whole seconds (and the clocks may differ a little), so the interval
+is only learned when a full bucket takes a few seconds to refill (burst x interval beyond
+about two seconds: every named plan). For faster limits with a small burst, requests
+meet 429s that are waited out (``Retry-After``) and retried, never surfaced while the
+call's wait budget lasts.
 
 `Pacer` is plain arithmetic on an injected clock; `client.py` and `async_client.py` wrap it
 with a lock and the waiting.
@@ -109,6 +112,7 @@ class _Anchor:
     reset: float  # the response's X-RateLimit-Reset (orders responses)
     horizon: int  # highest ticket seq granted when the response arrived
     uncovered: set[int] = field(default_factory=set)  # in-flight seqs it may not count
+    refills: bool = True  # False after a 429: one token at its Retry-After, then wait for news
 
 
 @dataclass(frozen=True)
@@ -248,7 +252,7 @@ class Pacer:
 
     def _tokens(self, anchor: _Anchor, now: float) -> float:
         interval = self.interval
-        if interval is None:
+        if interval is None or not anchor.refills:
             return anchor.tokens
         return min(float(anchor.limit), anchor.tokens + (now - anchor.at) / interval)
 
@@ -274,11 +278,15 @@ class Pacer:
         full_in_at_decision = max(0.0, seen.reset - (self._wall_clock() + offset - processed))
         full_in_from_send = max(0.0, seen.reset - (ticket.granted_at + offset))
         missing = limit - remaining
-        # Bucket full with Remaining short of it: the quota, not the bucket, caps Remaining.
-        capped_by_quota = full_in <= 1.0 and missing > 1
+        slack = RESET_SLACK_S if offset == 0.0 else RESET_SLACK_FROM_DATE_S
+        # The quota, not the bucket, speaks when the bucket is full but Remaining is short
+        # of it, or when Reset lies beyond the longest refill the bucket could need (a spent
+        # quota's Reset is the start of the next quota period).
+        capped_by_quota = (full_in <= 1.0 and missing > 1) or (
+            full_in > limit * self._interval_high + slack
+        )
         if missing > 0 and not capped_by_quota:
             # The bucket lacks between missing - 1 and missing tokens at the decision.
-            slack = RESET_SLACK_S if offset == 0.0 else RESET_SLACK_FROM_DATE_S
             self._bound_interval(
                 low=max(0.0, (full_in_at_decision - slack) / missing),
                 high=full_in_from_send / (missing - 1) if missing > 1 else math.inf,
@@ -309,18 +317,18 @@ class Pacer:
             # is longer than Retry-After - 1 (a quota refusal's hours say nothing about it).
             self._bound_interval(low=retry_after - 1.0, high=math.inf)
         limit = seen.limit or (self._anchor.limit if self._anchor else 1)
-        interval = self.interval
-        tokens = 0.0
-        if interval is not None:
-            tokens = min(max(0.0, 1.0 - retry_after / interval), 1.0 - TOKEN_EPSILON)
         previous_reset = self._anchor.reset if self._anchor else -math.inf
+        # The model was too hopeful: once Retry-After has passed, one request goes, and the
+        # next waits for the headers of an admitted one (the interval may be off; a refill
+        # estimated from it could send several into another 429).
         self._anchor = _Anchor(
             at=now,
-            tokens=tokens,
+            tokens=1.0,
             limit=limit,
             reset=previous_reset,  # a 429's Reset may be "now + Retry-After": not an order key
             horizon=self._seq,
             uncovered=set(self._in_flight),
+            refills=False,
         )
         self._debt = sum(t.cost for t in self._in_flight.values())
 

@@ -302,7 +302,7 @@ class AsyncIOPaintClient:
             if delay == 0 or left <= 0 or (delay is not None and delay > left):
                 return self._pacer.grant(cost)
             # Woken by a response, or the wait is over: either way, ask the pacer again.
-            with contextlib.suppress(TimeoutError):
+            with contextlib.suppress(asyncio.TimeoutError):  # TimeoutError itself from 3.11
                 await asyncio.wait_for(
                     self._pacer_changed.wait(),
                     timeout=min(left, delay) if delay is not None else left,

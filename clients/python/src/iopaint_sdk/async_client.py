@@ -17,6 +17,7 @@ from iopaint_sdk.batch import (
     LOCAL_INPUT_ERRORS,
     BatchEntry,
     batch_call,
+    complete,
     failed_item,
     plan_batch,
     stops_batch,
@@ -203,7 +204,7 @@ class AsyncIOPaintClient:
             raise
         finally:
             bar.close()
-        return [item for item in results if item is not None]
+        return complete(results, entries)
 
     @property
     def rate_limit(self) -> RateLimitSnapshot:

@@ -78,6 +78,14 @@ def failed_item(entry: BatchEntry, error: Exception) -> BatchItem:
     return BatchItem(entry.label, ok=False, error=error, output=None)
 
 
+def complete(results: Sequence[BatchItem | None], entries: Sequence[BatchEntry]) -> list[BatchItem]:
+    """Every image's result; an image without one is a bug, said out loud."""
+    missing = [entry.label for entry, item in zip(entries, results, strict=True) if item is None]
+    if missing:
+        raise RuntimeError(f"batch_process has no result for {missing}")
+    return [item for item in results if item is not None]
+
+
 def stops_batch(error: BaseException) -> bool:
     """Errors every later image would get too: a refused key, or a spent quota."""
     if isinstance(error, AuthenticationError):

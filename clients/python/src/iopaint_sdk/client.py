@@ -18,6 +18,7 @@ from iopaint_sdk.batch import (
     LOCAL_INPUT_ERRORS,
     BatchEntry,
     batch_call,
+    complete,
     failed_item,
     plan_batch,
     stops_batch,
@@ -234,7 +235,7 @@ class IOPaintClient:
             bar.close()
         for future in futures:
             future.result()  # a bug in a worker surfaces here, not as a missing result
-        return [item for item in results if item is not None]
+        return complete(results, entries)
 
     @property
     def rate_limit(self) -> RateLimitSnapshot:

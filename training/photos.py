@@ -199,7 +199,7 @@ def clean_crops(long_side: int) -> Iterator[tuple[str, np.ndarray]]:
     right 60 %), each resized to `long_side`: three framings of every held-out photo."""
     for source in photos("benchmark"):
         image = load(source)
-        height, width = image.shape[:2]
+        width = image.shape[1]
         yield f"{source.name}/whole", resize_long_side(image, long_side)
         cut = int(width * 0.6)
         yield f"{source.name}/left", resize_long_side(image[:, :cut], long_side)

@@ -143,7 +143,44 @@ def render_mark(
 
 # --- words ------------------------------------------------------------------------------------
 
-_SYLLABLES = ["ka", "ri", "mo", "la", "ne", "sta", "pix", "lu", "ven", "or", "an", "tel", "mi", "ro", "sha", "do", "fo", "gra", "phy", "stu", "lux", "ar", "bel", "ton", "vi", "sa", "ze", "qu", "im", "ag", "del", "kor", "win", "ter", "nor", "ly"]
+_SYLLABLES = [
+    "ka",
+    "ri",
+    "mo",
+    "la",
+    "ne",
+    "sta",
+    "pix",
+    "lu",
+    "ven",
+    "or",
+    "an",
+    "tel",
+    "mi",
+    "ro",
+    "sha",
+    "do",
+    "fo",
+    "gra",
+    "phy",
+    "stu",
+    "lux",
+    "ar",
+    "bel",
+    "ton",
+    "vi",
+    "sa",
+    "ze",
+    "qu",
+    "im",
+    "ag",
+    "del",
+    "kor",
+    "win",
+    "ter",
+    "nor",
+    "ly",
+]
 
 
 def _word(rng: np.random.Generator, syllables: tuple[int, int] = (2, 4)) -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import multiprocessing
 import time
 from dataclasses import dataclass
@@ -185,15 +186,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--steps", type=int, default=1200)
+    parser.add_argument("--steps", type=int, default=3500)
     parser.add_argument("--batch", type=int, default=12)
-    parser.add_argument("--pool", type=int, default=2000, help="training samples generated")
+    parser.add_argument("--pool", type=int, default=2500, help="training samples generated")
     parser.add_argument("--validation", type=int, default=150, help="validation samples")
     parser.add_argument("--seed", type=int, default=20261201)
     parser.add_argument("--lr", type=float, default=3e-3)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--max-minutes", type=float, default=35.0, help="stop early past this")
+    parser.add_argument("--max-minutes", type=float, default=50.0, help="stop early past this")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="torch state to resume from and save to (default: OUT with .state.pt)",
+    )
     args = parser.parse_args()
 
     torch.manual_seed(args.seed)
@@ -207,39 +214,66 @@ def main() -> None:
     )
 
     model = MarkSegmenter()
+    state_path = args.state or args.out.with_suffix(".state.pt")
+    if args.state is not None and args.state.is_file():
+        model.load_state_dict(torch.load(args.state, weights_only=True))
+        print(f"resumed from {args.state}", flush=True)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=args.lr, total_steps=args.steps, pct_start=0.1
-    )
     rng = np.random.default_rng(args.seed + 2)
     losses: list[float] = []
     history: list[dict[str, float]] = []
     train_started = time.perf_counter()
     step = 0
     for step in range(1, args.steps + 1):
+        minutes = (time.perf_counter() - train_started) / 60
+        # Progress is steps or time, whichever runs out first, so that a run cut short by
+        # its time budget still ends with the learning rate annealed.
+        progress = min(1.0, max(step / args.steps, minutes / args.max_minutes))
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(args.lr, progress)
         x, y = draw_batch(pool, args.batch, rng)
         loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        schedule.step()
         losses.append(float(loss.detach()))
-        minutes = (time.perf_counter() - train_started) / 60
         if step % 100 == 0 or step == args.steps:
             print(f"step {step} loss {np.mean(losses[-100:]):.4f} {minutes:.1f} min", flush=True)
-        if step % 500 == 0 or step == args.steps:
+        stopping = progress >= 1.0 and step < args.steps
+        if step % 500 == 0 or step == args.steps or stopping:
             figures = {"step": step, **evaluate(model, validation)}
             history.append(figures)
             print("validation", figures, flush=True)
-        if minutes > args.max_minutes:
+            # Written at every validation, so a run cut short still leaves a usable file.
+            torch.save(model.state_dict(), state_path)
+            _write(model, args, step, train_started, history)
+            model.train()
+        if stopping:
             print(f"stopping at step {step}: past {args.max_minutes} min", flush=True)
-            history.append({"step": step, **evaluate(model, validation)})
             break
+    print(json.dumps(_write(model, args, step, train_started, history), indent=2))
+
+
+def _learning_rate(peak: float, progress: float) -> float:
+    """Linear warm-up over the first 5 %, then a cosine down to 2 % of the peak."""
+    if progress < 0.05:
+        return peak * (0.1 + 0.9 * progress / 0.05)
+    cosine = 0.5 * (1 + math.cos(math.pi * (progress - 0.05) / 0.95))
+    return peak * (0.02 + 0.98 * cosine)
+
+
+def _write(
+    model: MarkSegmenter,
+    args: argparse.Namespace,
+    step: int,
+    started: float,
+    history: list[dict[str, float]],
+) -> dict[str, object]:
     digest = export(model, args.out)
     record = {
         "arguments": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "steps_done": step,
-        "train_minutes": round((time.perf_counter() - train_started) / 60, 1),
+        "train_minutes": round((time.perf_counter() - started) / 60, 1),
         "validation": history,
         "parameters": sum(p.numel() for p in model.parameters()),
         "widths": list(model.widths),
@@ -247,7 +281,7 @@ def main() -> None:
         "bytes": args.out.stat().st_size,
     }
     args.out.with_suffix(".json").write_text(json.dumps(record, indent=2) + "\n")
-    print(json.dumps(record, indent=2))
+    return record
 
 
 if __name__ == "__main__":

@@ -118,7 +118,10 @@ class CombinedDetector:
         if self._repeat is not None and mask.any():
             pattern = self._repeat.find(image)
             if pattern is not None:
-                repeated, region = self._pattern(image, pattern, mask)
+                step = min(np.hypot(*pattern.steps[0]), np.hypot(*pattern.steps[1]))
+                heights = [_line_height(line) for line in lines]
+                scale = float(np.median(heights)) if heights else max(7.0, step / 8)
+                repeated, region = self._pattern(image, pattern, mask, scale)
                 if region is not None:
                     mask |= repeated
                     regions.append(region)
@@ -155,18 +158,15 @@ class CombinedDetector:
         return keep[labels], regions
 
     def _pattern(
-        self, image: np.ndarray, pattern: RepeatPattern, evidence: np.ndarray
+        self, image: np.ndarray, pattern: RepeatPattern, evidence: np.ndarray, stroke_scale: float
     ) -> tuple[np.ndarray, Region | None]:
-        """The repeated mark, if other evidence confirms the lattice; else nothing."""
+        """The repeated mark's strokes, if other evidence confirms the lattice; else nothing."""
         confirmed = (pattern.mask & evidence).sum() >= 0.2 * max(1, evidence.sum())
         if not confirmed:
             return np.zeros_like(evidence), None
-        copies = pattern.shift_union(evidence)
-        # The repeated part's pixels near a copy of a detected piece: strokes there.
-        near = cv2.dilate(copies.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
-        step = min(np.hypot(*pattern.steps[0]), np.hypot(*pattern.steps[1]))
-        strokes = stroke_mask(image, near & pattern.mask | copies, stroke_scale=max(7, step / 8))
-        repeated = copies | strokes
+        # Copies are on the repeat detector's coarse grid: look for strokes around them.
+        copies = dilate(pattern.shift_union(evidence), 2) > 0
+        repeated = stroke_mask(image, copies, stroke_scale=stroke_scale)
         ys, xs = np.nonzero(repeated)
         if ys.size == 0:
             return repeated, None

@@ -30,25 +30,38 @@ class RepeatPattern:
     steps: tuple[tuple[float, float], tuple[float, float]]
     """The lattice's two steps (dy, dx) in image pixels."""
     strength: float
-    """Normalised autocorrelation at the first step, 0..1."""
+    """Whitened autocorrelation at the first step, 0..1."""
     mask: np.ndarray
     """(H, W) bool at the image's size: where the repeated part is strong."""
+    scale: float
+    """Size of the analysed copy relative to the image."""
+    small_steps: tuple[tuple[int, int], tuple[int, int]]
+    """The steps in the analysed copy's pixels."""
 
-    def shift_union(self, mask: np.ndarray, reach: int = 6) -> np.ndarray:
-        """`mask` copied to every lattice point within `reach` steps: one detected copy of a
-        tiled mark marks them all. (H, W) bool."""
-        (uy, ux), (vy, vx) = self.steps
+    def shift_union(self, mask: np.ndarray) -> np.ndarray:
+        """`mask` copied to every lattice point: one detected copy of a tiled mark marks them
+        all. Works on the analysed copy's grid, so the result is coarse (a cell of about
+        1/scale pixels); (H, W) bool."""
         height, width = mask.shape
-        source = mask.astype(np.uint8)
-        out = np.zeros_like(source)
+        small_size = (max(1, round(width * self.scale)), max(1, round(height * self.scale)))
+        small = cv2.resize(mask.astype(np.uint8) * 255, small_size, interpolation=cv2.INTER_AREA)
+        source = small > 0
+        out = source.copy()
+        (uy, ux), (vy, vx) = self.small_steps
+        rows, cols = source.shape
+        shortest = max(1.0, min(np.hypot(uy, ux), np.hypot(vy, vx)))
+        reach = int(np.ceil(np.hypot(rows, cols) / shortest)) + 1
         for i in range(-reach, reach + 1):
             for j in range(-reach, reach + 1):
                 dy, dx = i * uy + j * vy, i * ux + j * vx
-                if abs(dy) >= height or abs(dx) >= width:
+                if (i, j) == (0, 0) or abs(dy) >= rows or abs(dx) >= cols:
                     continue
-                matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-                out |= cv2.warpAffine(source, matrix, (width, height), flags=cv2.INTER_NEAREST)
-        return out.astype(bool)
+                out[max(0, dy) : rows + min(0, dy), max(0, dx) : cols + min(0, dx)] |= source[
+                    max(0, -dy) : rows - max(0, dy), max(0, -dx) : cols - max(0, dx)
+                ]
+        return cv2.resize(
+            out.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+        ).astype(bool)
 
 
 class RepeatDetector:
@@ -88,7 +101,9 @@ class RepeatDetector:
         strong = (np.abs(repeated) > self.contrast * residual / 3).astype(np.uint8)
         mask = cv2.resize(strong, (width, height), interpolation=cv2.INTER_NEAREST).astype(bool)
         full = ((u[0] / scale, u[1] / scale), (v[0] / scale, v[1] / scale))
-        return RepeatPattern(steps=full, strength=strength, mask=mask)
+        return RepeatPattern(
+            steps=full, strength=strength, mask=mask, scale=scale, small_steps=(u, v)
+        )
 
     def _lattice(
         self, correlation: np.ndarray

@@ -44,7 +44,8 @@ from runners.detection.combined import CombinedDetector
 from runners.opencv_inpainter import OpenCVInpainter
 from training import photos, watermarks
 
-SAMPLES_DIR = Path(__file__).resolve().parents[2] / "shared" / "reference" / "samples"
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "reference" / "samples"
+"""``../shared/reference/samples`` beside the checkout."""
 FALSE_ALARM_COVERAGE = 0.005
 FOUND_RECALL = 0.5
 
@@ -94,6 +95,8 @@ def main() -> None:
     parser.add_argument("--no-repeat", action="store_true")
     parser.add_argument("--no-text", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--samples", type=Path, default=DEFAULT_SAMPLES, help="real samples dir")
+    parser.add_argument("--dilate", type=int, default=None, help="override the mask dilation")
     args = parser.parse_args()
 
     detector = load_detector(
@@ -102,6 +105,7 @@ def main() -> None:
             text=not args.no_text,
             segmenter=not args.no_segmenter,
             repeat=not args.no_repeat,
+            **({} if args.dilate is None else {"dilate_px": args.dilate}),
         )
     )
     print(f"detector models: {detector.models()}")
@@ -155,7 +159,7 @@ def main() -> None:
         )
 
     timing = _timings(detector, sources[0], fonts)
-    real = _real_samples(detector)
+    real = _real_samples(detector, args.samples)
 
     print()
     print(
@@ -236,23 +240,23 @@ def _timings(
     return rows
 
 
-def _real_samples(detector: CombinedDetector) -> list[str]:
+def _real_samples(detector: CombinedDetector, samples: Path) -> list[str]:
     lines = ["real samples (reference masks from the cleaned pairs):"]
     pairs = (
         ("watermark.jpg", "watermark_cleanup.jpg", "watermark_mask.png"),
         ("unwant_text.jpg", "unwant_text_clean.jpg", None),
     )
     for name, cleaned, mask_name in pairs:
-        path = SAMPLES_DIR / name
+        path = samples / name
         if not path.is_file():
-            lines.append(f"  {name}: not found under {SAMPLES_DIR}")
+            lines.append(f"  {name}: not found under {samples}")
             continue
         image = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
         if mask_name is not None:
-            reference = cv2.imread(str(SAMPLES_DIR / mask_name), cv2.IMREAD_GRAYSCALE) > 0
+            reference = cv2.imread(str(samples / mask_name), cv2.IMREAD_GRAYSCALE) > 0
         else:
             reference = _difference_mask(
-                image, cv2.cvtColor(cv2.imread(str(SAMPLES_DIR / cleaned)), cv2.COLOR_BGR2RGB)
+                image, cv2.cvtColor(cv2.imread(str(samples / cleaned)), cv2.COLOR_BGR2RGB)
             )
         started = time.perf_counter()
         detection = detector.detect(image)

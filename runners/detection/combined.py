@@ -51,7 +51,7 @@ class DetectorConfig:
     """A segmenter component is kept when its mean probability reaches this."""
     repeat_long_side: int = 512
     repeat_min_strength: float = 0.06
-    dilate_px: int = 3
+    dilate_px: int = 2
     min_component_px: int = 12
 
 

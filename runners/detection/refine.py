@@ -28,6 +28,7 @@ def stroke_mask(
     *,
     stroke_scale: float,
     min_contrast: float = 6.0,
+    otsu_share: float = 0.5,
 ) -> np.ndarray:
     """The pixels of `region` that stand out from their local background.
 
@@ -51,7 +52,7 @@ def stroke_mask(
     if values.size == 0 or int(values.max()) <= min_contrast:
         return out
     otsu, _ = cv2.threshold(values.reshape(-1, 1), 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    threshold = max(float(otsu), min_contrast)
+    threshold = max(float(otsu) * otsu_share, min_contrast)
     strokes = (difference > threshold) & inside
     out[top:bottom, left:right] = strokes
     return out

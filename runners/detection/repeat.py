@@ -113,7 +113,7 @@ class RepeatDetector:
         ys, xs = np.mgrid[-cy : height - cy, -cx : width - cx]
         radius = np.hypot(ys, xs)
         # At least two copies along the step must fit in the image: shifts up to half of it.
-        usable = (radius >= self.min_step) & (np.abs(ys) <= cy // 2) & (np.abs(xs) <= cx // 2)
+        usable = (radius >= self.min_step) & (np.abs(ys) <= cy) & (np.abs(xs) <= cx)
         peaks = (correlation == cv2.dilate(correlation, np.ones((5, 5), np.uint8))) & usable
         candidates = np.argwhere(peaks)
         if candidates.size == 0:

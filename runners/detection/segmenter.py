@@ -21,7 +21,7 @@ SEGMENTER_FILE = ModelFile(
     name="mark-segmenter",
     package=None,
     relative_path="weights/mark_segmenter.onnx",
-    sha256="0000000000000000000000000000000000000000000000000000000000000000",
+    sha256="a28be38b92254127b5f625595420a4c25c7424db86d0c4eb1358b5c1c46214c7",
     version="1",
 )
 

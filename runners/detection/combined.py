@@ -48,7 +48,7 @@ class DetectorConfig:
     """A text box is kept when the recogniser reads it at least this sure."""
     segmenter_long_side: int = INPUT_LONG_SIDE
     segmenter_threshold: float = 0.5
-    segmenter_min_score: float = 0.65
+    segmenter_min_score: float = 0.85
     """A segmenter component is kept when its mean probability reaches this."""
     repeat_long_side: int = 512
     repeat_min_strength: float = 0.06

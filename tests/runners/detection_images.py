@@ -17,13 +17,21 @@ def gradient(height: int, width: int) -> np.ndarray:
 def with_text(
     image: np.ndarray, text: str, *, xy: tuple[int, int], size: int, fill: int = 255
 ) -> tuple[np.ndarray, np.ndarray]:
-    """`image` with `text` drawn opaque in Pillow's built-in font, and the text's own pixels."""
+    """`image` with `text` drawn opaque in Pillow's built-in font, and the text's solid pixels
+    (glyph coverage over one half)."""
     canvas = Image.fromarray(image)
     font = ImageFont.load_default(size=size)
     ImageDraw.Draw(canvas).text(xy, text, fill=(fill, fill, fill), font=font)
     coverage = Image.new("L", canvas.size, 0)
     ImageDraw.Draw(coverage).text(xy, text, fill=255, font=font)
     return np.asarray(canvas).copy(), np.asarray(coverage) > 127
+
+
+def ink(image: np.ndarray, text: str, *, xy: tuple[int, int], size: int) -> np.ndarray:
+    """Every pixel the text touches at all (antialiased fringes included)."""
+    coverage = Image.new("L", (image.shape[1], image.shape[0]), 0)
+    ImageDraw.Draw(coverage).text(xy, text, fill=255, font=ImageFont.load_default(size=size))
+    return np.asarray(coverage) > 12
 
 
 def noise_texture(height: int, width: int, seed: int = 0) -> np.ndarray:

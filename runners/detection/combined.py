@@ -103,27 +103,35 @@ class CombinedDetector:
         height, width = image.shape[:2]
         regions: list[Region] = []
         text_mask = np.zeros((height, width), bool)
+        text_boxes = np.zeros((height, width), bool)
         lines = self._text.find(image) if self._text is not None else []
         for line in lines:
             area = fill_polygon((height, width), line.corners)
+            text_boxes |= area
             text_mask |= stroke_mask(image, area, stroke_scale=_line_height(line))
             regions.append(_text_region(line))
 
         logo_mask = np.zeros((height, width), bool)
         if probability is not None:
             logo_mask, logo_regions = self._segmenter_regions(
-                probability, (height, width), text_mask
+                probability, (height, width), text_boxes
             )
+            # Inside a read text line its strokes are the mask: the segmenter's coarser blob
+            # there would only widen the hole the inpainter has to fill.
+            logo_mask &= ~text_boxes
             regions += logo_regions
 
         mask = text_mask | logo_mask
-        if self._repeat is not None and mask.any():
+        # What a lattice copies: the text strokes when there are any (tight), else the
+        # segmenter's regions.
+        evidence = text_mask if text_mask.any() else logo_mask
+        if self._repeat is not None and evidence.any():
             pattern = self._repeat.find(image)
             if pattern is not None:
                 step = min(np.hypot(*pattern.steps[0]), np.hypot(*pattern.steps[1]))
                 heights = [_line_height(line) for line in lines]
                 scale = float(np.median(heights)) if heights else max(7.0, step / 8)
-                repeated, region = self._pattern(image, pattern, mask, scale)
+                repeated, region = self._pattern(image, pattern, evidence, scale)
                 if region is not None:
                     mask |= repeated
                     regions.append(region)
@@ -132,7 +140,7 @@ class CombinedDetector:
         return Detection(regions=tuple(regions), mask=final)
 
     def _segmenter_regions(
-        self, probability: np.ndarray, shape: tuple[int, int], text_mask: np.ndarray
+        self, probability: np.ndarray, shape: tuple[int, int], text_boxes: np.ndarray
     ) -> tuple[np.ndarray, list[Region]]:
         """Components of the segmenter's map, judged at its own (small) scale; the kept ones
         are scaled to `shape` and thresholded again there, for smooth edges."""
@@ -146,7 +154,7 @@ class CombinedDetector:
         keep = np.zeros(count, bool)
         regions: list[Region] = []
         small_text = cv2.resize(
-            text_mask.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_AREA
+            text_boxes.astype(np.uint8), (small_w, small_h), interpolation=cv2.INTER_AREA
         )
         min_area = config.min_component_px / (ratio_x * ratio_y)
         for label in range(1, count):
@@ -187,7 +195,7 @@ class CombinedDetector:
         if not confirmed:
             return np.zeros_like(evidence), None
         # Copies are on the repeat detector's coarse grid: look for strokes around them, where
-        # the image also repeats (on the training photos this raised precision 0.28 -> 0.34).
+        # the image also repeats (fewer texture strokes; measured in docs/detection.md).
         copies = dilate(pattern.shift_union(evidence), 2) > 0
         copies &= dilate(pattern.mask, 2) > 0
         repeated = stroke_mask(image, copies, stroke_scale=stroke_scale)

@@ -4,7 +4,9 @@ A text box holds far more background than letters; inpainting the whole box cost
 inside the region against a mask tight to the strokes. Letters are thin against the line
 they sit in, so a median filter about a line's height wide removes them and leaves the local
 background; the strokes are the pixels that differ from it by more than Otsu's threshold of
-those differences (never less than `min_contrast` levels), inside the region.
+those differences (times `otsu_share`, 0.5; never less than `min_contrast` levels), inside
+the region. Half of Otsu's threshold keeps the faint antialiased edges (docs/detection.md
+has the measurement).
 """
 
 from __future__ import annotations
@@ -69,6 +71,6 @@ def dilate(mask: np.ndarray, pixels: int) -> np.ndarray:
 
 
 def _odd_cap(kernel: int) -> int:
-    """cv2.medianBlur takes any odd size on uint8 images; very large ones are slow and no
-    better, so the size is capped."""
-    return min(kernel, 101) | 1
+    """cv2.medianBlur takes any odd size on uint8 images, but large ones are slow over a
+    whole-image region (tiled marks); 31 px still spans several strokes' widths."""
+    return min(kernel, 31) | 1

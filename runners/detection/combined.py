@@ -4,8 +4,9 @@
    strokes inside each line's box (`refine.stroke_mask`).
 2. The segmenter's probability map marks logos, badges and the other marks it learned;
    its components above `segmenter_threshold` whose mean probability reaches
-   `segmenter_min_score` become logo regions (unless a text line already covers them), and
-   their probability, scaled to the image and thresholded again, is their mask.
+   `segmenter_min_score` become logo regions, unless they lie mostly inside read text lines
+   (whose strokes are the mask there), and their probability, scaled to the image and
+   thresholded again, is their mask.
 3. The repeat detector looks for a lattice. A lattice counts only where text or segmenter
    evidence confirms it (a periodic photo repeats too); then every detected piece is copied
    to all lattice points, and the strokes of the repeated part are added.
@@ -116,9 +117,6 @@ class CombinedDetector:
             logo_mask, logo_regions = self._segmenter_regions(
                 probability, (height, width), text_boxes
             )
-            # Inside a read text line its strokes are the mask: the segmenter's coarser blob
-            # there would only widen the hole the inpainter has to fill.
-            logo_mask &= ~text_boxes
             regions += logo_regions
 
         mask = text_mask | logo_mask
@@ -161,10 +159,13 @@ class CombinedDetector:
             x, y, w, h, area = (int(v) for v in stats[label])
             if area < min_area or scores[label] < config.segmenter_min_score:
                 continue
-            keep[label] = True
             component = labels[y : y + h, x : x + w] == label
             if small_text[y : y + h, x : x + w][component].mean() > 0.5:
-                continue  # already a text region
+                # Mostly inside read text lines: their strokes are the mask there, and the
+                # segmenter's coarser blob would only widen the hole to fill. A component
+                # reaching well beyond the text (a badge around its initials) stays.
+                continue
+            keep[label] = True
             outline = tuple(
                 (round(px * ratio_x), round(py * ratio_y)) for px, py in _outline(component, x, y)
             )

@@ -46,7 +46,9 @@ class DetectorConfig:
     text_long_side: int = 960
     """The text detector's input size (longer side, px)."""
     text_min_confidence: float = 0.8
-    """A text box is kept when the recogniser reads it at least this sure."""
+    """A text box is kept when the recogniser reads it at least this sure..."""
+    text_min_characters: int = 2
+    """...and reads at least this many letters or digits in it."""
     segmenter_long_side: int = INPUT_LONG_SIDE
     segmenter_threshold: float = 0.5
     segmenter_min_score: float = 0.85
@@ -231,6 +233,7 @@ def load_detector(config: DetectorConfig | None = None, **overrides: object) -> 
             device=device,
             long_side=config.text_long_side,
             min_confidence=config.text_min_confidence,
+            min_characters=config.text_min_characters,
         )
         if config.text
         else None

@@ -6,7 +6,9 @@ classifier, per-box rotation logic and logging we do not need).
 
 The detector alone boxes texture (flowers, fur, grass) as text; a box is kept only when the
 recogniser reads it with a mean character confidence of at least `min_confidence`
-(default 0.8), which is what separates real lettering from texture.
+(default 0.8), which is what separates real lettering from texture, and reads at least
+`min_characters` letters or digits (default 2): a lone "1" or "X" is what texture most often
+passes for.
 """
 
 from __future__ import annotations
@@ -64,6 +66,7 @@ class TextDetector:
         device: str = "cpu",
         long_side: int = 960,
         min_confidence: float = 0.8,
+        min_characters: int = 2,
         pixel_threshold: float = 0.3,
         box_threshold: float = 0.5,
         unclip_ratio: float = 1.6,
@@ -71,6 +74,7 @@ class TextDetector:
     ) -> None:
         self.long_side = long_side
         self.min_confidence = min_confidence
+        self.min_characters = min_characters
         self.pixel_threshold = pixel_threshold
         self.box_threshold = box_threshold
         self.unclip_ratio = unclip_ratio
@@ -88,7 +92,7 @@ class TextDetector:
         return [TEXT_DETECTOR_FILE.describe(), TEXT_RECOGNISER_FILE.describe()]
 
     def find(self, image: np.ndarray) -> list[TextLine]:
-        """Lines the recogniser reads with at least `min_confidence`. `image`: RGB uint8."""
+        """Lines read with at least `min_confidence` and `min_characters`. `image`: RGB uint8."""
         bgr = np.ascontiguousarray(image[..., ::-1])  # PaddleOCR's models were trained on BGR
         candidates = self.candidates(bgr)
         if not candidates:
@@ -96,7 +100,8 @@ class TextDetector:
         readings = self._recognise([_crop_line(bgr, corners) for corners, _ in candidates])
         lines = []
         for (corners, score), (text, confidence) in zip(candidates, readings, strict=True):
-            if confidence >= self.min_confidence and text.strip():
+            letters = sum(character.isalnum() for character in text)
+            if confidence >= self.min_confidence and letters >= self.min_characters:
                 lines.append(TextLine(corners, score, text, confidence))
         return lines
 

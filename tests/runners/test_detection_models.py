@@ -156,3 +156,9 @@ def test_detector_reports_every_model(detector: Detector) -> None:
 def test_bad_images_are_refused_clearly(detector: Detector, image: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"image|uint8"):
         detector.detect(image)
+
+
+def test_a_lone_character_is_not_taken_for_a_watermark() -> None:
+    image, _ = with_text(gradient(160, 240), "X", xy=(100, 40), size=60)
+    assert TextDetector(threads=1).find(image) == []
+    assert TextDetector(threads=1, min_characters=1).find(image) != []

@@ -39,8 +39,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runners.compositing import blend
-from runners.detection import DetectorConfig, load_detector
-from runners.detection.combined import CombinedDetector
+from runners.detection.combined import CombinedDetector, DetectorConfig, load_detector
 from runners.opencv_inpainter import OpenCVInpainter
 from training import photos, watermarks
 

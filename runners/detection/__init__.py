@@ -1,21 +1,10 @@
 """Watermark detection, model side: the `Detector` seam and the models behind it.
 
-`load_detector` builds the detector the service runs (`combined.CombinedDetector`): the text
-detector and recogniser from the `rapidocr` wheel, our mark segmenter, and the repeat detector,
-all on onnxruntime/NumPy in the model process.
+- `detector.py`: the protocol and its records (`Region`, `Detection`); the HTTP side imports
+  only this module, so it stays light there
+- `combined.py`: `load_detector` and the detector the service runs, joining:
+  `text.py` (text detector and recogniser from the `rapidocr` wheel, on onnxruntime),
+  `segmenter.py` (our mark segmenter, `weights/`), `repeat.py` (tiled patterns, from the
+  image's self-similarity), and `refine.py` (masks cut down to the mark's strokes)
+- `model_files.py`: every model file found and checked (SHA-256) before it loads
 """
-
-from runners.detection.combined import CombinedDetector, DetectorConfig, load_detector
-from runners.detection.detector import Detection, Detector, Region, RegionKind
-from runners.detection.model_files import ModelFileError
-
-__all__ = [
-    "CombinedDetector",
-    "Detection",
-    "Detector",
-    "DetectorConfig",
-    "ModelFileError",
-    "Region",
-    "RegionKind",
-    "load_detector",
-]

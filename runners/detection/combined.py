@@ -93,12 +93,19 @@ class CombinedDetector:
     def detect_batch(self, images: Sequence[np.ndarray]) -> list[Detection]:
         for image in images:
             _check_image(image)
-        probabilities: list[np.ndarray | None] = [None] * len(images)
-        if self._segmenter is not None and images:
-            probabilities = list(self._segmenter.probabilities(images))
-        return [
+        # An image too small to hold a readable mark has nothing to find: an empty answer,
+        # which the service turns into "no watermark found", not a failure.
+        searched = [image for image in images if min(image.shape[:2]) >= MIN_SIDE]
+        probabilities: list[np.ndarray | None] = [None] * len(searched)
+        if self._segmenter is not None and searched:
+            probabilities = list(self._segmenter.probabilities(searched))
+        found = iter(
             self._detect_one(image, probability)
-            for image, probability in zip(images, probabilities, strict=True)
+            for image, probability in zip(searched, probabilities, strict=True)
+        )
+        return [
+            next(found) if min(image.shape[:2]) >= MIN_SIDE else _nothing_in(image)
+            for image in images
         ]
 
     def _detect_one(self, image: np.ndarray, probability: np.ndarray | None) -> Detection:
@@ -251,13 +258,19 @@ def load_detector(config: DetectorConfig | None = None, **overrides: object) -> 
     return CombinedDetector(config, text=text, segmenter=segmenter, repeat=repeat, device=device)
 
 
+MIN_SIDE = 8
+"""Images with a shorter side than this are not searched."""
+
+
+def _nothing_in(image: np.ndarray) -> Detection:
+    return Detection(regions=(), mask=np.zeros(image.shape[:2], dtype=np.uint8))
+
+
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
         raise ValueError("the detector takes uint8 RGB arrays")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) RGB image, got shape {image.shape}")
-    if min(image.shape[:2]) < 8:
-        raise ValueError(f"image too small to search: {image.shape[1]}x{image.shape[0]}")
 
 
 def _line_height(line: TextLine) -> float:

@@ -1,7 +1,8 @@
 """The service in this process: the real app and middleware stack, the real OpenCV inpainter.
 
-What `service.py` runs, minus BentoML: `create_app` with an `InProcessModels` client inside
-`api.stack.middleware_stack`, on an embedded accounts store in a temporary folder. A sync
+What `service.py` runs, minus BentoML: `create_app` with an `InProcessModels` client (the
+OpenCV inpainter, and the real watermark detector unless the settings turn detection off)
+inside `api.stack.middleware_stack`, on an embedded accounts store in a temporary folder. A sync
 `httpx.Client` reaches it through `PortalTransport`, which runs every request on one event
 loop in a background thread (the app's lifespan, and so its warm-up, runs there too). A
 request costs milliseconds, so most contract cases run here; what needs a real
@@ -11,7 +12,7 @@ end-to-end tier.
 
 from __future__ import annotations
 
-import asyncio
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from auth.accounts import Accounts
 from auth.key_admin import KeyAdmin
 from auth.plans import Plan, enterprise_plan
 from auth.sqlite_store import SqliteStore
+from runners.loading import load_detector_for
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
 
@@ -55,6 +57,15 @@ class PortalTransport(httpx.BaseTransport):
         return httpx.Response(response.status_code, headers=response.headers, content=content)
 
 
+def _wait_until_healthy(client: httpx.Client, timeout_s: float = 30.0) -> None:
+    """Health is 503 until the app's warm-up (a tiny call per model) is over."""
+    deadline = time.monotonic() + timeout_s
+    while (health := client.get("/api/v1/health")).status_code != 200:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"in-process service not healthy: {health.text}")
+        time.sleep(0.01)
+
+
 @dataclass
 class InProcessService:
     client: httpx.Client
@@ -74,19 +85,20 @@ class InProcessService:
 def running_in_process(
     data_dir: Path, settings: Settings | None = None
 ) -> Iterator[InProcessService]:
-    settings = settings or Settings(data_dir=data_dir, model="opencv")
+    settings = settings or Settings(data_dir=data_dir, model="opencv", detector_threads=1)
     with start_blocking_portal() as portal:
         store = SqliteStore(data_dir / "accounts.sqlite3")
         accounts = Accounts(store)
         admin = KeyAdmin(store)
         created = portal.call(lambda: admin.create(name="in-process", plan=UNLIMITED_PLAN))
-        app = create_app(InProcessModels(OpenCVInpainter()), accounts=accounts, settings=settings)
+        detector = load_detector_for(settings)
+        models = InProcessModels(OpenCVInpainter(), detector=detector)
+        app = create_app(models, accounts=accounts, settings=settings)
         stack = wrap(app, middleware_stack(accounts, app.routes))
         transport = PortalTransport(
             portal, httpx.ASGITransport(app=stack, raise_app_exceptions=False)
         )
         with portal.wrap_async_context_manager(app.router.lifespan_context(app)):
-            portal.call(asyncio.sleep, 0.01)  # the warm-up's one tiny call
             base_url = "http://in-process"
             with (
                 httpx.Client(
@@ -94,5 +106,6 @@ def running_in_process(
                 ) as client,
                 httpx.Client(transport=transport, base_url=base_url) as anonymous,
             ):
+                _wait_until_healthy(anonymous)
                 yield InProcessService(client, anonymous, created.key, portal, admin)
         portal.call(accounts.aclose)

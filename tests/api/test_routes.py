@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -17,6 +18,7 @@ from starlette.routing import Route
 
 from api.app import WatermarkApi, create_app
 from api.model_client import InProcessModels
+from api.pages import page_routes
 from api.routing import AUTHENTICATED, PUBLIC, MissingRoutePolicy, Policy, PolicyTable, routes_of
 from auth.plans import PLANS
 from runners.opencv_inpainter import OpenCVInpainter
@@ -78,9 +80,16 @@ def test_every_accepted_format_is_processed(client: httpx.Client, fmt: str) -> N
     assert response.status_code == 200, response.text
 
 
-def test_missing_mask_is_a_clear_400(client: httpx.Client) -> None:
-    detail = assert_error(client.post(ROUTE, files=upload(encode(photo(), "JPEG"))), 400)
-    assert "mask is required" in detail
+def test_missing_mask_is_a_clear_400_when_detection_is_off(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, model="opencv", detection=False)
+    with running_in_process(tmp_path, settings) as service:
+        maskless = service.client.post(ROUTE, files=upload(encode(photo(), "JPEG")))
+        detail = assert_error(maskless, 400)
+        assert "mask is required" in detail
+        image_only = {"image": ("a.png", encode(photo(), "PNG"), "image/png")}
+        detect = service.client.post("/api/v1/detect", files=image_only)
+        assert_error(detect, 404, "Detection disabled")
+        assert service.client.get("/api/v1/health").json()["detector"] is None
 
 
 @pytest.mark.parametrize(
@@ -188,11 +197,14 @@ def test_a_mistyped_route_is_404_before_any_key_is_asked_for(in_process: InProce
 
 def test_every_route_declares_its_policy_beside_its_handler() -> None:
     app = create_app(InProcessModels(OpenCVInpainter()), accounts=None, settings=Settings())  # type: ignore[arg-type]
+    pages = {route.path for route in page_routes()}
     declared = {
         (method, route.path): route.policy  # type: ignore[attr-defined]
         for route in app.routes
+        if route.path not in pages  # type: ignore[attr-defined]
         for method in route.methods - {"HEAD"}  # type: ignore[attr-defined]
     }
+    assert {route.policy for route in app.routes if route.path in pages} == {PUBLIC}  # type: ignore[attr-defined]
     assert declared == {
         ("POST", "/api/v1/remove-watermark"): Policy(cost=1),
         ("POST", "/api/v1/detect"): Policy(cost=1),

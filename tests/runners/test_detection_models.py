@@ -10,9 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from runners.detection import Detector, DetectorConfig, ModelFileError, load_detector
 from runners.detection import segmenter as segmenter_module
-from runners.detection.model_files import ModelFile
+from runners.detection.combined import DetectorConfig, load_detector
+from runners.detection.detector import Detector
+from runners.detection.model_files import ModelFile, ModelFileError
 from runners.detection.segmenter import SEGMENTER_FILE, MarkSegmenter
 from runners.detection.text import TEXT_DETECTOR_FILE, TextDetector
 from tests.runners.detection_images import gradient, with_text
@@ -150,12 +151,19 @@ def test_detector_reports_every_model(detector: Detector) -> None:
         np.zeros((50, 50), np.uint8),
         np.zeros((50, 50, 4), np.uint8),
         np.zeros((50, 50, 3), np.float32),
-        np.zeros((4, 50, 3), np.uint8),
     ],
 )
 def test_bad_images_are_refused_clearly(detector: Detector, image: np.ndarray) -> None:
     with pytest.raises(ValueError, match=r"image|uint8"):
         detector.detect(image)
+
+
+def test_an_image_too_small_to_hold_a_mark_has_nothing_in_it(detector: Detector) -> None:
+    tiny, normal = np.full((4, 50, 3), 200, np.uint8), np.full((40, 50, 3), 200, np.uint8)
+    found = detector.detect_batch([tiny, normal, tiny])
+    assert [len(d.regions) for d in found] == [0, 0, 0]
+    assert [d.mask.shape for d in found] == [(4, 50), (40, 50), (4, 50)]
+    assert not any(d.mask.any() for d in found)
 
 
 def test_a_lone_character_is_not_taken_for_a_watermark() -> None:

@@ -4,8 +4,9 @@ BentoML's batchable APIs take one list, so an image and its mask travel together
 as a fourth channel. The inpainting step runs the model on every item, then applies the
 client's gray mask (`runners.compositing.blend`), so that what comes back is the final
 picture: unmasked pixels bit-identical to the upload. The detection step takes plain RGB
-images and answers each with its `Detection`, carried whole (calls between the two
-processes are pickled) inside the one-key dict BentoML's output schema can describe.
+images and answers each with its `Detection` as plain data: the mask array and each region's
+fields. (BentoML's output validation turns dataclasses into dicts on the way, so the records
+are rebuilt on the other side rather than trusted to survive.)
 """
 
 from __future__ import annotations
@@ -15,10 +16,8 @@ from typing import Any
 import numpy as np
 
 from runners.compositing import blend
-from runners.detection.detector import Detection, Detector
+from runners.detection.detector import Detection, Detector, Region
 from runners.inpainter import Inpainter
-
-_DETECTION = "detection"
 
 
 def pack_item(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -44,11 +43,43 @@ def inpaint_items(inpainter: Inpainter, items: list[np.ndarray]) -> list[np.ndar
 
 def detect_items(detector: Detector, images: list[np.ndarray]) -> list[dict[str, Any]]:
     """The detection step: one packed `Detection` per image, input order kept."""
-    return [{_DETECTION: found} for found in detector.detect_batch(images)]
+    return [pack_detection(found) for found in detector.detect_batch(images)]
+
+
+def pack_detection(found: Detection) -> dict[str, Any]:
+    return {
+        "mask": found.mask,
+        "regions": [
+            {
+                "kind": region.kind,
+                "box": list(region.box),
+                "outline": [list(point) for point in region.outline],
+                "score": float(region.score),
+                "text": region.text,
+            }
+            for region in found.regions
+        ],
+    }
 
 
 def unpack_detection(item: dict[str, Any]) -> Detection:
-    found = item.get(_DETECTION)
-    if not isinstance(found, Detection):
-        raise ValueError(f"expected a packed Detection, got {type(found).__name__}")
-    return found
+    """Inverse of `pack_detection`."""
+    mask = np.asarray(item["mask"], dtype=np.uint8)
+    if mask.ndim != 2:
+        raise ValueError(f"expected an (H, W) mask, got shape {mask.shape}")
+    regions = tuple(
+        Region(
+            kind=region["kind"],
+            box=(
+                int(region["box"][0]),
+                int(region["box"][1]),
+                int(region["box"][2]),
+                int(region["box"][3]),
+            ),
+            outline=tuple((int(x), int(y)) for x, y in region["outline"]),
+            score=float(region["score"]),
+            text=region["text"],
+        )
+        for region in item["regions"]
+    )
+    return Detection(regions=regions, mask=mask)

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis.extra.numpy import arrays
 
-from runners.batch import inpaint_items, pack_item, unpack_item
+from runners.batch import inpaint_items, pack_detection, pack_item, unpack_detection, unpack_item
+from runners.detection.detector import Detection, Region
 from runners.opencv_inpainter import OpenCVInpainter
 from tests.images import box_mask, photo
 
@@ -33,3 +34,18 @@ def test_a_batch_step_returns_each_item_composited_in_order() -> None:
         assert result.shape == image.shape
         assert np.array_equal(result[mask == 0], image[mask == 0])
         assert not np.array_equal(result[mask > 0], image[mask > 0])
+
+
+def test_a_detection_crosses_as_plain_data_and_comes_back_whole() -> None:
+    mask = box_mask(40, 30, (5, 5, 20, 15))
+    found = Detection(
+        regions=(
+            Region("text", (5, 5, 15, 10), ((5, 5), (20, 5), (20, 15), (5, 15)), 0.97, "© me"),
+            Region("logo", (1, 2, 3, 4), ((1, 2), (4, 2), (4, 6)), 0.5),
+        ),
+        mask=mask,
+    )
+    packed = pack_detection(found)
+    assert all(isinstance(region, dict) for region in packed["regions"])
+    back = unpack_detection(packed)
+    assert back.regions == found.regions and np.array_equal(back.mask, mask)

@@ -69,15 +69,25 @@ def test_body_far_over_the_limit_is_413_before_it_is_sent(
 def test_health_is_public_and_truthful(service: RunningService) -> None:
     response = httpx.get(f"{service.base_url}/api/v1/health")
     assert response.status_code == 200
-    assert response.json() == {
+    health = response.json()
+    detector = health.pop("detector")  # an extra field: the documented ones stay as they were
+    assert health == {
         "status": "healthy",
         "model": "opencv",
         "device": "cpu",
         "gpu_available": False,
     }
-    # Healthy means warm: BentoML's batching was trained before traffic (api/model_client.py).
+    assert detector["name"] == "watermark-detector"
+    assert [model["name"] for model in detector["models"]] == [
+        "PP-OCRv6_det_small",
+        "PP-OCRv6_rec_small",
+        "mark-segmenter",
+    ]
+    # Healthy means warm: BentoML's batching was trained before traffic (api/model_client.py),
+    # the detector's as well as the inpainter's.
     log = service.log()
     assert "Runner warmed up: 12 calls" in log
+    assert "Detector warmed up: 12 calls" in log
     # ... and quietly: at the info level the warm-up is that one line, not one per call.
     assert "path=/inpaint" not in log
     assert log.count("Accounts: embedded SQLite at ") == 1

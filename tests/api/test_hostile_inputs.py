@@ -1,4 +1,5 @@
-"""Hostile uploads against the real service: each gets its documented status and detail.
+"""Hostile uploads against the real service: each gets its documented status and detail, on
+remove-watermark and on detect (the same table, less what only a mask can get wrong).
 
 Afterwards the service has written no temporary files and its log holds neither image
 bytes nor keys.
@@ -249,6 +250,48 @@ def test_hostile_upload(client: httpx.Client, case: Case) -> None:
             assert result.mode == case.result_mode
         return
     body = response.json()
+    assert set(body) == {"error", "detail", "status_code"} and body["status_code"] == case.status
+    if case.detail is not None:
+        assert body["detail"] == case.detail
+    assert body["detail"].startswith(case.detail_prefix)
+
+
+DETECT = "/api/v1/detect"
+MASK_ONLY_CASES = {
+    "mask larger than image",
+    "mask smaller than image",
+    "mask that is not an image",
+    "empty mask file",
+    "mask over the size limit",
+    "mask over the dimension limit",
+    "duplicate mask field",
+    "mask without image",
+    "marked PNG, all black mask",
+}
+
+
+def for_detect(case: Case) -> Case:
+    """The same upload without its mask, as detect takes it, and what detect answers."""
+    files = [(name, part) for name, part in case.files if name != "mask"]
+    if case.name == "wrong field name":
+        return Case(case.name, files, 400, "Unexpected form field 'photo': send 'image'")
+    return Case(case.name, files, case.status, case.detail, case.detail_prefix, case.result_size)
+
+
+DETECT_CASES = [for_detect(case) for case in CASES if case.name not in MASK_ONLY_CASES]
+
+
+@pytest.mark.parametrize("case", DETECT_CASES, ids=[case.name for case in DETECT_CASES])
+def test_hostile_upload_to_detect(client: httpx.Client, case: Case) -> None:
+    response = client.post(DETECT, files=case.files)
+    assert response.status_code == case.status, response.text[:500]
+    body = response.json()
+    if case.status == 200:
+        assert isinstance(body["regions"], list)
+        if case.result_size:
+            width, height = case.result_size
+            assert body["image_size"] == {"width": width, "height": height}
+        return
     assert set(body) == {"error", "detail", "status_code"} and body["status_code"] == case.status
     if case.detail is not None:
         assert body["detail"] == case.detail

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from iopaint_sdk import IOPaintClient
 
-from tests.images import box_mask, encode, photo
+from tests.images import box_mask, encode, text_on_photo
 from tests.server import RunningService
 
 WIDTH, HEIGHT = 160, 120
@@ -24,11 +24,14 @@ def sdk(service: RunningService, api_key: str) -> Iterator[IOPaintClient]:
 
 @pytest.fixture
 def samples(tmp_path: Path) -> Path:
-    """A folder holding the files the documents' examples name: image.jpg, mask.png, ..."""
+    """A folder holding the files the documents' examples name: image.jpg, mask.png, ...
+
+    The images carry a text watermark, so that the examples that send no mask find one."""
     mask = encode(box_mask(WIDTH, HEIGHT, BOX), "PNG")
     (tmp_path / "mask.png").write_bytes(mask)
     for index, name in enumerate(["image.jpg", "img1.jpg", "img2.jpg", "photo.jpg"]):
-        (tmp_path / name).write_bytes(encode(photo(WIDTH, HEIGHT, seed=index), "JPEG"))
+        marked = text_on_photo(WIDTH * 3, HEIGHT * 3, f"PHOTO {index} STOCK")
+        (tmp_path / name).write_bytes(encode(marked.resize((WIDTH, HEIGHT)), "JPEG"))
     return tmp_path
 
 
@@ -43,22 +46,7 @@ def route_served(service: RunningService, api_key: str, path: str) -> bool:
     return not str(response.json().get("detail", "")).startswith("No route")
 
 
-def detection_served(service: RunningService, api_key: str) -> bool:
-    """Whether remove-watermark runs without a mask (400 "A mask is required" until it does)."""
-    image = encode(photo(32, 24), "PNG")
-    response = httpx.post(
-        service.base_url + "/api/v1/remove-watermark",
-        headers={"X-API-Key": api_key},
-        files={"image": ("image.png", image, "image/png")},
-        timeout=120,
-    )
-    return not (response.status_code == 400 and "mask is required" in response.text)
-
-
 NOT_SERVED = "{path} is not served by this build (404 No route); covered by MockTransport tests"
-NO_DETECTION = (
-    "this build requires a mask (400 'A mask is required'): automatic detection is not deployed"
-)
 
 
 @pytest.fixture
@@ -68,9 +56,3 @@ def require_route(service: RunningService, api_key: str):  # type: ignore[no-unt
             pytest.skip(NOT_SERVED.format(path=path))
 
     return check
-
-
-@pytest.fixture
-def require_detection(service: RunningService, api_key: str) -> None:
-    if not detection_served(service, api_key):
-        pytest.skip(NO_DETECTION)

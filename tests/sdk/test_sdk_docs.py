@@ -10,10 +10,6 @@ Node only allows inside one).
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,13 +17,19 @@ import pytest
 from tests.images import decode
 from tests.sdk.conftest import (
     HEIGHT,
-    NO_DETECTION,
     NOT_SERVED,
     WIDTH,
-    detection_served,
     route_served,
 )
-from tests.sdk.docs import Sample, reference_document, samples, section
+from tests.sdk.docs import (
+    Sample,
+    reference_document,
+    run_node,
+    run_python,
+    samples,
+    sdk_env,
+    section,
+)
 from tests.server import PROJECT_ROOT, RunningService
 
 pytestmark = pytest.mark.e2e
@@ -40,56 +42,10 @@ DOC_KEY_PLACEHOLDER = '"your_api_key"'
 ROUTES = {"detect": "/api/v1/detect", "jobs": "/api/v1/jobs", "batch": "/api/v1/batch"}
 
 
-def sdk_env(service: RunningService, api_key: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IOPAINT_")}
-    env.update(IOPAINT_API_KEY=api_key, IOPAINT_BASE_URL=service.base_url)
-    return env
-
-
-def run_python(code: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    completed = subprocess.run(
-        [sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
-    )
-    assert completed.returncode == 0, (
-        f"{code}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
-    )
-    return completed
-
-
-def node() -> str:
-    found = shutil.which("node")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("node is missing in CI: scripts/test installs nodejs")
-        pytest.skip("node (Node.js) is not installed")
-    return found
-
-
-def run_node(code: str, cwd: Path, env: dict[str, str], *, module: bool = False) -> str:
-    """Run `code` with the repository's JS SDK installed as `iopaint-sdk` in `cwd`."""
-    modules = cwd / "node_modules"
-    modules.mkdir(exist_ok=True)
-    link = modules / "iopaint-sdk"
-    if not link.exists():
-        link.symlink_to(PROJECT_ROOT / "clients" / "js", target_is_directory=True)
-    script = cwd / ("sample.mjs" if module else "sample.cjs")
-    script.write_text(code)
-    completed = subprocess.run(
-        [node(), str(script)], cwd=cwd, env=env, capture_output=True, text=True, timeout=180
-    )
-    assert completed.returncode == 0, (
-        f"{code}\n--- stdout\n{completed.stdout}\n--- stderr\n{completed.stderr}"
-    )
-    return completed.stdout
-
-
 def check_requirement(sample: Sample, service: RunningService, api_key: str) -> None:
     if sample.requires is None:
         return
-    if sample.requires == "detection":
-        if not detection_served(service, api_key):
-            pytest.skip(NO_DETECTION)
-    elif sample.requires in ROUTES:
+    if sample.requires in ROUTES:
         if not route_served(service, api_key, ROUTES[sample.requires]):
             pytest.skip(NOT_SERVED.format(path=ROUTES[sample.requires]))
     else:
@@ -139,8 +95,6 @@ def python_document_example(api_key: str) -> str:
 
 def test_document_python_example_runs(service: RunningService, api_key: str, samples: Path) -> None:
     code = python_document_example(api_key)
-    if not detection_served(service, api_key):
-        pytest.skip(f"its first call sends no mask, and {NO_DETECTION}")
     run_python(code, samples, sdk_env(service, api_key))
     assert_png(samples / "result.png")
     assert_png(samples / "results" / "img1.png")
@@ -194,8 +148,6 @@ def test_document_js_example_runs_unchanged(
     service: RunningService, api_key: str, samples: Path
 ) -> None:
     code = document_sdk_example("#### JavaScript/TypeScript", "javascript")
-    if not detection_served(service, api_key):
-        pytest.skip(f"its first call sends no mask, and {NO_DETECTION}")
     run_node(wrapped(code), samples, sdk_env(service, api_key))
     assert_png(samples / "result.png")
 

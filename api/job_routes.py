@@ -140,7 +140,10 @@ class JobsApi:
             submitted = await self._submit(request, account, form, [item], batch=False)
         job_id = submitted.target
         wait_s = _prefer_wait(request.headers.get("prefer"), self.settings.job_wait_max_s)
-        job = await self._job_of(account, job_id)
+        if submitted.submission is not None:
+            job = submitted.submission.jobs[0][0]  # as queued, whatever a worker does meanwhile
+        else:
+            job = await self._job_of(account, job_id)
         headers = {"Location": f"{JOBS_PATH}/{job_id}", **submitted.headers}
         if wait_s is not None:
             headers["Preference-Applied"] = f"wait={wait_s}"
@@ -215,7 +218,11 @@ class JobsApi:
                 max_body_mb=self.settings.batch_max_mb,
             )
             submitted = await self._submit(request, account, form, pair_masks(form), batch=True)
-        batch, jobs = await self._batch_of(account, submitted.target)
+        if submitted.submission is not None and submitted.submission.batch is not None:
+            batch = submitted.submission.batch
+            jobs = [job for job, _ in submitted.submission.jobs]
+        else:
+            batch, jobs = await self._batch_of(account, submitted.target)
         headers = {"Location": f"{BATCH_PATH}/{batch.id}", **submitted.headers}
         return JSONResponse(batch_json(batch, jobs, time.time()), status_code=202, headers=headers)
 
@@ -280,7 +287,7 @@ class JobsApi:
                     headers={"Retry-After": "1"},
                 )
             if answer.state == "done" and answer.target is not None:
-                return Submitted(answer.target, {"Idempotent-Replayed": "true"})
+                return Submitted(answer.target, {"Idempotent-Replayed": "true"}, None)
         try:
             await self._refuse_if_queue_full(owner, len(items))
             await getattr(request.state, CHARGE)(len(items))
@@ -302,7 +309,7 @@ class JobsApi:
             account.prefix,
             request_id_of(request.scope),
         )
-        return Submitted(submission.target, {})
+        return Submitted(submission.target, {}, submission)
 
     def _submission(
         self,
@@ -472,6 +479,8 @@ class Submitted:
 
     target: str
     headers: dict[str, str]
+    submission: Submission | None
+    """What was queued; None for a replay."""
 
 
 def _queue_full(full: QueueFull) -> ServiceError:

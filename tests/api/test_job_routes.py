@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
+from api.openapi import load_contract
 from auth.plans import PLANS, Plan
 from settings import Settings
 from tests.api.inprocess import UNLIMITED_PLAN, InProcessService, running_in_process
@@ -522,3 +524,46 @@ def test_job_stores_hold_images_only_in_their_database(tmp_path: Path) -> None:
     ] == []
     raw = b"".join(path.read_bytes() for path in tmp_path.glob("jobs.sqlite3*"))
     assert marker[-200:] not in raw  # the input was deleted (and overwritten) when the job ended
+
+
+# --- the contract ---------------------------------------------------------------------------------
+
+
+def contract_validator(name: str) -> jsonschema.protocols.Validator:
+    """A validator of `components/schemas/NAME`, OpenAPI 3.0's `nullable` read as JSON
+    Schema's `"null"` type (jsonschema alone ignores it)."""
+
+    def converted(node: Any) -> Any:
+        if isinstance(node, dict):
+            node = {key: converted(value) for key, value in node.items()}
+            if node.pop("nullable", False):
+                if "type" in node:
+                    node["type"] = [node["type"], "null"]
+                else:
+                    node = {"anyOf": [node, {"type": "null"}]}
+            return node
+        if isinstance(node, list):
+            return [converted(item) for item in node]
+        return node
+
+    components = converted(load_contract()["components"])
+    return jsonschema.Draft7Validator(
+        {"$ref": f"#/components/schemas/{name}", "components": components}
+    )
+
+
+def test_job_and_batch_bodies_match_the_contract(running: InProcessService) -> None:
+    caller = Caller(running)
+    job = caller.submit()
+    contract_validator("Job").validate(job.json())
+    contract_validator("Job").validate(caller.finished(job.json()["id"]))
+    failed = caller.finished(caller.submit(image=b"broken").json()["id"])
+    contract_validator("Job").validate(failed)
+    batch = caller.post(BATCH, files=batch_files([("a.png", IMAGE)], [("a.png", MASK)])).json()
+    contract_validator("Batch").validate(batch)
+    caller.finished(batch["jobs"][0]["id"])
+    contract_validator("Batch").validate(caller.get(f"{BATCH}/{batch['id']}").json())
+    with WebhookReceiver() as receiver:
+        caller.submit(callback_url=receiver.url)
+        (delivery,) = receiver.wait_for(1)
+    contract_validator("WebhookEvent").validate(delivery.verified(caller.secret))

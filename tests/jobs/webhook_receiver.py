@@ -27,6 +27,8 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     answered: int
+    arrived_at: float
+    """Unix time it was received."""
 
     def verified(self, secret: str) -> object:
         """The payload, once `standardwebhooks` (a verifier written by others) accepts it."""

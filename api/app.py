@@ -182,13 +182,11 @@ def create_app(
         api.warm_up.cancel()
         await job_api.stop()
 
-    app = Starlette(
+    return Starlette(
         routes=routes,
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
-    app.state.jobs_api = job_api
-    return app
 
 
 def _prefers_png(request: Request) -> bool:

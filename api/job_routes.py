@@ -40,6 +40,7 @@ from api.removal import Remover
 from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, Policy, route
 from api.uploads import Form, FormSpec, read_form
 from auth.records import Account
+from auth.store import StoreUnavailable
 from errors import (
     BadRequest,
     Conflict,
@@ -361,8 +362,8 @@ class JobsApi:
             return None
         try:
             secrets = await self.accounts.webhook_secrets(account.key_id)
-        except Exception:
-            logger.warning("Webhook secrets of %s unavailable", account.prefix, exc_info=True)
+        except StoreUnavailable as exc:
+            logger.warning("Webhook secrets of %s unavailable: %s", account.prefix, exc)
             raise ServiceUnavailable(
                 "Webhook secrets cannot be read right now; retry shortly",
                 headers={"Retry-After": str(RETRY_AFTER_S)},

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
-from starlette.applications import Starlette
 
 from api.app import create_app
 from api.model_client import InProcessModels
@@ -65,8 +64,6 @@ class InProcessService:
     key: str
     portal: BlockingPortal
     admin: KeyAdmin
-    app: Starlette | None = None
-    """The API app (its `state.jobs_api` holds the job store and worker)."""
 
     def new_key(self, plan: Plan) -> str:
         """A fresh key on `plan`, in the store the service reads."""
@@ -97,5 +94,5 @@ def running_in_process(
                 ) as client,
                 httpx.Client(transport=transport, base_url=base_url) as anonymous,
             ):
-                yield InProcessService(client, anonymous, created.key, portal, admin, app)
+                yield InProcessService(client, anonymous, created.key, portal, admin)
         portal.call(accounts.aclose)

@@ -120,7 +120,7 @@ def saturated_jobs(
 
     started = time.time()
     run_threads(service, key, clients, count, submit)
-    receiver.wait_for(count, timeout_s=600)
+    receiver.wait_for(count, timeout_s=180)
     arrived = {
         delivery.headers["webhook-id"].removeprefix("msg_"): delivery.arrived_at
         for delivery in receiver.deliveries

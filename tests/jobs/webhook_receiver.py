@@ -52,7 +52,11 @@ class WebhookReceiver:
                     answer = receiver.answers[min(turn, len(receiver.answers) - 1)]
                     receiver.deliveries.append(
                         Delivery(
-                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, answer
+                            self.path,
+                            {k.lower(): v for k, v in self.headers.items()},
+                            body,
+                            answer,
+                            time.time(),
                         )
                     )
                     receiver._lock.notify_all()

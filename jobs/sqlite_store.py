@@ -2,8 +2,10 @@
 
 The same discipline as the embedded accounts store (auth/sqlite_store.py): WAL journal,
 every state change in one `BEGIN IMMEDIATE` transaction (so two processes claiming at once
-serialise, and each job has one holder), calls on one thread per store, the machine's clock
-(injectable for tests).
+serialise, and each job has one holder), the machine's clock (injectable for tests). Writes
+run on one thread with its connection, reads on another with their own: in WAL mode readers
+never wait for the writer, so a status poll is not held up behind a large result being
+written (and checkpointed).
 
 Images live only in this file: a job's input in `job_inputs` until it ends, its result in
 `job_results` until it expires. `secure_delete` overwrites deleted rows with zeros, so a
@@ -129,43 +131,63 @@ class SqliteJobStore:
         self.clock = clock
         self._busy_timeout_ms = int(busy_timeout_s * 1000)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-jobs")
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-jobs-read")
         self._connection: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
 
     # --- plumbing ---------------------------------------------------------------------------
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """A write (or a read that must see the write lock's state), on the writer thread."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, partial(self._call, operation))
 
+    async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        """A read, on the reader thread and its connection."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._reads, partial(self._call_reader, operation))
+
     def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         try:
-            return operation(self._connect())
+            if self._connection is None:
+                self._connection = self._open()
+            return operation(self._connection)
         except sqlite3.Error as exc:
             raise JobStoreUnavailable(f"jobs database {self.path}: {exc}") from exc
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            connection.execute("PRAGMA secure_delete = ON")
-            with _write(connection):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-            self._connection = connection
-        return self._connection
+    def _call_reader(self, operation: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            if self._reader is None:
+                self._reader = self._open()
+            return operation(self._reader)
+        except sqlite3.Error as exc:
+            raise JobStoreUnavailable(f"jobs database {self.path}: {exc}") from exc
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, isolation_level=None)
+        connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        connection.execute("PRAGMA synchronous = NORMAL")
+        connection.execute("PRAGMA secure_delete = ON")
+        with _write(connection):
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+        return connection
 
     async def aclose(self) -> None:
-        def close(connection: sqlite3.Connection) -> None:
-            connection.close()
-            self._connection = None
+        loop = asyncio.get_running_loop()
+        for executor, name in ((self._executor, "_connection"), (self._reads, "_reader")):
 
-        if self._connection is not None:
-            await self._run(close)
-        self._executor.shutdown(wait=True)
+            def close(attribute: str = name) -> None:
+                connection = getattr(self, attribute)
+                if connection is not None:
+                    connection.close()
+                    setattr(self, attribute, None)
+
+            await loop.run_in_executor(executor, close)
+            executor.shutdown(wait=True)
 
     # --- submitting and reading --------------------------------------------------------------
 
@@ -218,7 +240,7 @@ class SqliteJobStore:
             found = {row[0]: _job_from(row) for row in rows}
             return [found[job_id] for job_id in job_ids if job_id in found]
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def batch(self, batch_id: str) -> Batch | None:
         def read(connection: sqlite3.Connection) -> Batch | None:
@@ -240,7 +262,7 @@ class SqliteJobStore:
                 finished_at=finished,
             )
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def result(self, job_id: str) -> bytes | None:
         def read(connection: sqlite3.Connection) -> bytes | None:
@@ -250,10 +272,10 @@ class SqliteJobStore:
             ).fetchone()
             return bytes(row[0]) if row else None
 
-        return await self._run(read)
+        return await self._read(read)
 
     async def unfinished(self, owner_id: str | None = None) -> int:
-        return await self._run(lambda connection: _count_unfinished(connection, owner_id))
+        return await self._read(lambda connection: _count_unfinished(connection, owner_id))
 
     # --- workers ------------------------------------------------------------------------------
 

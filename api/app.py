@@ -26,6 +26,7 @@ from api.job_wiring import JobAccounts
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.pages import page_routes
 from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
@@ -97,7 +98,8 @@ class WatermarkApi:
             setattr(request.state, PROCESSING_SECONDS, found.processing_seconds)
             if _prefers_png(request):
                 return Response(found.mask_png(), media_type=PNG, headers=found.headers())
-            return JSONResponse(found.as_json(), headers=found.headers())
+            with_mask = request.query_params.get("include") == "mask"
+            return JSONResponse(found.as_json(with_mask=with_mask), headers=found.headers())
 
         return await self._bounded(request, IMAGE_ONLY, work)
 
@@ -169,7 +171,7 @@ def create_app(
     """The API app; `jobs` is the job store (default: the one the settings choose)."""
     api = WatermarkApi(models, accounts, settings)
     job_api = JobsApi(api.remover, accounts, settings, store=jobs)
-    routes = [*routes_of(api), *routes_of(job_api)]
+    routes = [*routes_of(api), *routes_of(job_api), *page_routes()]
     PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 
     @asynccontextmanager

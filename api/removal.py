@@ -11,6 +11,7 @@ synchronous routes call this, and so can anything else that holds an upload's by
 
 from __future__ import annotations
 
+import base64
 import logging
 import time
 from dataclasses import dataclass
@@ -77,13 +78,17 @@ class Found:
     detector: str
     processing_seconds: float
 
-    def as_json(self) -> dict[str, object]:
-        return {
+    def as_json(self, *, with_mask: bool = False) -> dict[str, object]:
+        """The documented body; `with_mask` adds the mask PNG, base64, as ``mask_png``."""
+        body: dict[str, object] = {
             "regions": [_region_json(region) for region in self.detection.regions],
             "coverage": round(self.detection.coverage, 6),
             "image_size": {"width": self.width, "height": self.height},
             "processing_time": round(self.processing_seconds, 3),
         }
+        if with_mask:
+            body["mask_png"] = base64.b64encode(self.mask_png()).decode("ascii")
+        return body
 
     def mask_png(self) -> bytes:
         return encode_mask_png(self.detection.mask)

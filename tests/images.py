@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 
 def photo(width: int = 96, height: int = 64, seed: int = 0) -> np.ndarray:
@@ -44,4 +44,12 @@ def encode(pixels: np.ndarray | Image.Image, fmt: str, **options: object) -> byt
 def decode(data: bytes) -> Image.Image:
     picture = Image.open(io.BytesIO(data))
     picture.load()
+    return picture
+
+
+def text_on_photo(width: int, height: int, text: str = "SAMPLE WATERMARK") -> Image.Image:
+    """Dark, large, opaque text on a light photo: what any text detector finds."""
+    picture = Image.fromarray(photo(width, height, seed=6) // 4 + 180)
+    font = ImageFont.load_default(size=height // 8)
+    ImageDraw.Draw(picture).text((width // 10, height // 2), text, fill=(10, 10, 10), font=font)
     return picture

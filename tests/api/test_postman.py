@@ -1,4 +1,6 @@
-"""The reference Postman collection, run by newman against the real service, must pass."""
+"""The Postman collections, run by newman against the real service, must pass: the
+reference one as written (its basic request sends no mask: detection finds the watermark),
+and the project's copy in docs/postman/, which adds the routes built since."""
 
 from __future__ import annotations
 
@@ -12,23 +14,22 @@ from typing import Any
 
 import pytest
 
-from tests.images import box_mask, encode, photo
+from tests.images import box_mask, encode, text_on_photo
 from tests.server import PROJECT_ROOT, RunningService
 
 pytestmark = pytest.mark.e2e
 
 REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
-COLLECTION = REFERENCE / "IOPaint_API.postman_collection.json"
+COLLECTIONS = {
+    "reference": (REFERENCE / "IOPaint_API.postman_collection.json", 4),
+    "ours": (PROJECT_ROOT / "docs" / "postman" / "iopaint-api.postman_collection.json", 6),
+}
 NEWMAN = "newman@6"
 
 
 def collection_with_files(collection: dict[str, Any], image: Path, mask: Path) -> dict[str, Any]:
-    """A copy whose empty file fields point at real files.
-
-    The collection's basic request sends no mask and expects 200; this service answers
-    400 until automatic detection exists, so the copy enables that request's (disabled)
-    mask field. Nothing else changes: every test script runs as written.
-    """
+    """A copy whose empty file fields point at real files; nothing else changes (a disabled
+    field stays disabled, so the basic request sends no mask, as written)."""
     filled = copy.deepcopy(collection)
 
     def visit(items: list[dict[str, Any]]) -> None:
@@ -36,19 +37,20 @@ def collection_with_files(collection: dict[str, Any], image: Path, mask: Path) -
             visit(item.get("item", []))
             body = item.get("request", {}).get("body", {})
             for field in body.get("formdata", []):
-                if field.get("type") != "file":
-                    continue
-                field["src"] = str(image if field["key"] == "image" else mask)
-                field.pop("disabled", None)
+                if field.get("type") == "file":
+                    field["src"] = str(image if field["key"] == "image" else mask)
 
     visit(filled["item"])
     return filled
 
 
-@pytest.mark.skipif(not COLLECTION.exists(), reason="reference collection not beside the repo")
-def test_reference_postman_collection_passes(
-    service: RunningService, api_key: str, tmp_path: Path
+@pytest.mark.parametrize("name", COLLECTIONS)
+def test_postman_collection_passes(
+    service: RunningService, api_key: str, tmp_path: Path, name: str
 ) -> None:
+    path, requests = COLLECTIONS[name]
+    if not path.exists():
+        pytest.skip(f"{path} is not beside the repo")
     npx = shutil.which("npx")
     if npx is None:
         if os.environ.get("CI"):
@@ -58,9 +60,9 @@ def test_reference_postman_collection_passes(
     image, mask = samples / "watermark.jpg", samples / "watermark_mask.png"
     if not image.exists():
         image, mask = tmp_path / "photo.jpg", tmp_path / "mask.png"
-        image.write_bytes(encode(photo(640, 480), "JPEG"))
+        image.write_bytes(encode(text_on_photo(640, 480), "JPEG"))
         mask.write_bytes(encode(box_mask(640, 480, (100, 100, 300, 200)), "PNG"))
-    collection = collection_with_files(json.loads(COLLECTION.read_text()), image, mask)
+    collection = collection_with_files(json.loads(path.read_text()), image, mask)
     filled_path = tmp_path / "collection.json"
     filled_path.write_text(json.dumps(collection))
 
@@ -90,6 +92,6 @@ def test_reference_postman_collection_passes(
     print(completed.stdout[-4000:])
     assert completed.returncode == 0, completed.stdout[-6000:] + completed.stderr[-2000:]
     stats = json.loads((tmp_path / "run.json").read_text())["run"]["stats"]
-    assert stats["requests"] == {"total": 4, "pending": 0, "failed": 0}
+    assert stats["requests"] == {"total": requests, "pending": 0, "failed": 0}
     assert stats["assertions"]["failed"] == 0
     assert stats["assertions"]["total"] >= 10  # every test script ran

@@ -217,6 +217,12 @@ def test_every_route_declares_its_policy_beside_its_handler() -> None:
         ("DELETE", "/api/v1/jobs/{job_id}"): AUTHENTICATED,
         ("GET", "/api/v1/batch/{batch_id}"): AUTHENTICATED,
         ("GET", "/api/v1/batch/{batch_id}/result"): AUTHENTICATED,
+        # The playground and the docs pages (api/pages.py).
+        ("GET", "/"): PUBLIC,
+        ("GET", "/docs"): PUBLIC,
+        ("GET", "/docs/{file}"): PUBLIC,
+        ("GET", "/playground"): PUBLIC,
+        ("GET", "/playground/{file}"): PUBLIC,
     }
 
 

@@ -15,6 +15,8 @@ Exception tree (each class carries its HTTP status)::
     ├── Unauthorized (401)
     ├── NotFound (404)
     ├── RequestTimeout (408)
+    ├── Conflict (409)
+    ├── Gone (410)
     ├── PayloadTooLarge (413)
     ├── UnsupportedMediaType (415)
     ├── UnprocessableEntity (422)
@@ -59,6 +61,18 @@ class NotFound(ServiceError):
 
 class RequestTimeout(ServiceError):
     status_code = 408
+
+
+class Conflict(ServiceError):
+    """Not in this state (a job's result asked for before the job ended)."""
+
+    status_code = 409
+
+
+class Gone(ServiceError):
+    """It existed, and is no more (a job's result past its retention)."""
+
+    status_code = 410
 
 
 class PayloadTooLarge(ServiceError):

@@ -7,6 +7,8 @@
   the model through `bentoml.depends`.
 - Middleware (api/stack.py), outermost first: request ids, the error envelope, accounts
   (keys, limits and usage, as each route's declared policy says).
+- Jobs (jobs/): every HTTP worker process also runs queued jobs through the same runner,
+  started and stopped with the API app's lifespan (api/app.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from settings import get_settings
 
 settings = get_settings()
 limit_heap_fragmentation()  # runs in every worker process, which each import this file
-for package in ("api", "auth", "runners"):
+for package in ("api", "auth", "jobs", "runners"):
     logging.getLogger(package).setLevel(settings.log_level.upper())
 accounts = open_accounts(settings)
 api_app = create_app(

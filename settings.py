@@ -18,18 +18,21 @@ client gets the most precise answer:
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ModelChoice = Literal["auto", "lama", "opencv"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 HdStrategyChoice = Literal["auto", "original", "crop", "resize"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def default_data_dir() -> Path:
@@ -156,9 +159,95 @@ class Settings(BaseSettings):
     )
     stats_enabled: bool = Field(True, description="`false`: GET /api/v1/stats answers 404.")
 
+    # --- jobs and webhooks (docs/jobs.md) ------------------------------------------------------
+    job_result_ttl_s: float = Field(
+        3600.0, gt=0, description="How long a finished job's result is kept, seconds."
+    )
+    job_lease_s: float = Field(
+        30.0,
+        gt=0,
+        description="A running job's lease; a replica that stops renewing it (killed) loses "
+        "the job to another one after this long.",
+    )
+    job_concurrency: int = Field(
+        2, ge=0, description="Jobs one HTTP worker process runs at once (0: it runs none)."
+    )
+    job_queue_per_account: int = Field(
+        100, gt=0, description="Unfinished jobs one account may have; more: 429."
+    )
+    job_queue_total: int = Field(
+        1000, gt=0, description="Unfinished jobs of all accounts together; more: 503."
+    )
+    job_wait_max_s: float = Field(
+        60.0, ge=0, description="Longest `Prefer: wait=N` a job submission is held for."
+    )
+    batch_max_mb: int = Field(
+        100, gt=0, description="Largest body of one POST /api/v1/batch, MB (over: 413)."
+    )
+    webhook_retry_schedule: str = Field(
+        "5s,5m,30m,2h,5h,10h,10h",
+        description="Delays between webhook delivery attempts (s, m, h, d); one per retry.",
+    )
+    webhook_timeout_s: float = Field(
+        10.0, gt=0, description="Longest wait for a webhook receiver's answer, seconds."
+    )
+    callback_allowed_networks: str = Field(
+        "",
+        description="Comma-separated CIDR ranges callback URLs may point into although they "
+        "are not public (tests, private deployments); empty: public addresses only.",
+    )
+
     @property
     def deadlines(self) -> Deadlines:
         return Deadlines.from_request_timeout(self.request_timeout_s)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_parses(cls, value: str) -> str:
+        parse_durations(value)
+        return value
+
+    @field_validator("callback_allowed_networks")
+    @classmethod
+    def _networks_parse(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
+    @property
+    def webhook_retry_delays_s(self) -> tuple[float, ...]:
+        """`webhook_retry_schedule` in seconds, one delay per retry."""
+        return parse_durations(self.webhook_retry_schedule)
+
+    @property
+    def callback_networks(self) -> tuple[IPNetwork, ...]:
+        """`callback_allowed_networks`, parsed."""
+        return parse_networks(self.callback_allowed_networks)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
+_SECONDS_PER_UNIT = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_durations(text: str) -> tuple[float, ...]:
+    """``"5s,5m,2h"`` -> ``(5.0, 300.0, 7200.0)``; an empty text is no delay at all."""
+    delays = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        match = _DURATION.match(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not a duration like 5s, 5m, 2h or 1d")
+        delays.append(float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)])
+    return tuple(delays)
+
+
+def parse_networks(text: str) -> tuple[IPNetwork, ...]:
+    """``"127.0.0.0/8, ::1/128"`` -> the networks; an empty text is none."""
+    networks = []
+    for part in filter(None, (piece.strip() for piece in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError as exc:
+            raise ValueError(f"{part!r} is not an IP network such as 10.0.0.0/8") from exc
+    return tuple(networks)
 
 
 @lru_cache(maxsize=1)

@@ -9,6 +9,10 @@ What it does for a request is what the matched route declares (`api.routing.Poli
   handler never runs); a route that costs N spends N tokens and N units of quota (429 when
   either is short), one that costs nothing only looks; the account goes to
   ``request.state.account`` and the ``X-RateLimit-*`` headers onto the response;
+- a route charged by its handler: authenticate and look, as above, and put ``charge(n)`` on
+  ``request.state``; the handler calls it once it knows its cost (a batch of N images), it
+  spends N or raises 429 like an up-front cost, and the response carries the headers of
+  that decision;
 - a counted route: once it answered, its outcome is recorded. 200 is a success, with the
   ``processing_seconds`` the handler left in ``request.state``; anything else, including a
   crash or a client gone, a failure.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
 from starlette.datastructures import Headers, MutableHeaders
@@ -27,13 +31,17 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.routing import PolicyTable
 from auth.accounts import Accounts
-from errors import ServiceError
+from errors import ServiceError, TooManyRequests
 
 logger = logging.getLogger(__name__)
 
 API_KEY_HEADER = "x-api-key"
 PROCESSING_SECONDS = "processing_seconds"
 """The `request.state` attribute a counted route sets to the seconds it worked."""
+CHARGE = "charge"
+"""The `request.state` attribute of a handler-charged route: ``await charge(n)``."""
+
+Charger = Callable[[int], Awaitable[None]]
 
 
 class AccountsMiddleware:
@@ -50,8 +58,8 @@ class AccountsMiddleware:
             return
         try:
             account = await self.accounts.authenticate(Headers(scope=scope).get(API_KEY_HEADER))
-            if policy.cost > 0:
-                status = await self.accounts.admit(account, cost=policy.cost)
+            if policy.upfront_cost > 0:
+                status = await self.accounts.admit(account, cost=policy.upfront_cost)
             else:
                 status = await self.accounts.peek(account)
         except ServiceError as exc:
@@ -61,6 +69,26 @@ class AccountsMiddleware:
         state["account"] = account
         rate_limit_headers = status.headers()
         response_status: int | None = None
+        charged = False
+
+        async def charge(cost: int) -> None:
+            nonlocal rate_limit_headers, charged
+            if charged:
+                raise RuntimeError("a request is charged once")
+            charged = True
+            try:
+                decided = await self.accounts.admit(account, cost=cost)
+            except TooManyRequests as refused:
+                rate_limit_headers = {
+                    name: value
+                    for name, value in refused.headers.items()
+                    if name.startswith("X-RateLimit-")
+                }
+                raise
+            rate_limit_headers = decided.headers()
+
+        if policy.charged_by_handler:
+            state[CHARGE] = charge
 
         async def send_with_limits(message: Message) -> None:
             nonlocal response_status

@@ -3,7 +3,8 @@
 Each handler declares its route and policy beside it (`api.routing`); the contract is
 `docs/openapi.yaml`. The accounts middleware authenticates, limits and counts from those
 declarations before a handler runs, so handlers find the caller in `request.state.account`.
-The work itself (decoding, the models, encoding) is `api.removal.Remover`'s.
+The work itself (decoding, the models, encoding) is `api.removal.Remover`'s. The job and
+batch routes are `api.job_routes.JobsApi`'s, whose worker runs with the app's lifespan.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.accounts_middleware import PROCESSING_SECONDS
+from api.job_routes import JobsApi
+from api.job_wiring import JobAccounts
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
@@ -28,6 +31,7 @@ from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
 from errors import NotFound, ServiceError, ServiceUnavailable, error_response
+from jobs.store import JobStore
 from runners.model_info import ModelInfo
 from settings import Settings
 
@@ -40,6 +44,10 @@ class AccountStats(Protocol):
     """Where `GET /api/v1/stats` reads the caller's figures (`auth.accounts.Accounts`)."""
 
     async def stats(self, account: Any) -> dict[str, Any]: ...
+
+
+class ApiAccounts(AccountStats, JobAccounts, Protocol):
+    """Everything the routes ask of the accounts facade."""
 
 
 class WatermarkApi:
@@ -157,18 +165,24 @@ class WatermarkApi:
         )
 
 
-def create_app(models: ModelClient, accounts: AccountStats, settings: Settings) -> Starlette:
+def create_app(
+    models: ModelClient, accounts: ApiAccounts, settings: Settings, jobs: JobStore | None = None
+) -> Starlette:
+    """The API app; `jobs` is the job store (default: the one the settings choose)."""
     api = WatermarkApi(models, accounts, settings)
-    routes = [*routes_of(api), *page_routes()]
+    job_api = JobsApi(api.remover, accounts, settings, store=jobs)
+    routes = [*routes_of(api), *routes_of(job_api), *page_routes()]
     PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # In the background: the runner may still be loading its model, and health and
-        # requests are answered meanwhile.
+        # requests are answered meanwhile. Jobs start running once it is warm.
         api.warm_up = asyncio.create_task(models.warm_up())
+        job_api.start(after=api.warm_up)
         yield
         api.warm_up.cancel()
+        await job_api.stop()
 
     return Starlette(
         routes=routes,

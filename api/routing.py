@@ -7,6 +7,10 @@
         @route("GET", "/api/v1/health", PUBLIC)
         async def health(self, request): ...
 
+A route whose cost is known only once its body is read (a batch of N images costs N)
+declares `Policy(cost=CHARGED_BY_HANDLER)`: the middleware authenticates and only looks at
+the limits, and the handler spends what it must through `request.state.charge(n)`.
+
 `routes_of(handlers)` turns the decorated methods into Starlette routes carrying their
 `Policy`; the accounts middleware (`api.accounts_middleware`) reads the policy of the route
 a request matches, and nothing else: there is no second list of paths to keep in step. A
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, TypeVar
 
 from starlette.routing import BaseRoute, Match, Route
@@ -28,28 +33,46 @@ Handler = TypeVar("Handler", bound=Callable[..., Any])
 _DECLARATION = "_route_declaration"
 
 
+class Charge(Enum):
+    BY_HANDLER = "charged by the handler"
+
+
+CHARGED_BY_HANDLER = Charge.BY_HANDLER
+"""A cost the handler decides once it has read the body (`request.state.charge(n)`)."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """What the accounts middleware does for one route."""
 
     public: bool = False
     """No API key needed; no rate-limit headers."""
-    cost: int = 0
+    cost: int | Charge = 0
     """Tokens and quota units an admitted call spends before the handler runs (0: it only
-    looks, and carries the rate-limit headers)."""
+    looks, and carries the rate-limit headers); `CHARGED_BY_HANDLER`: the handler spends
+    them itself, all or nothing, once it knows how many."""
     counted: bool | None = None
     """Whether the call's outcome lands in the caller's usage statistics; by default, the
-    calls that cost something."""
+    calls that cost something before the handler runs."""
 
     def __post_init__(self) -> None:
-        if self.cost < 0:
+        if isinstance(self.cost, int) and self.cost < 0:
             raise ValueError("a route's cost is a number of requests, 0 or more")
         if self.public and (self.cost or self.counted):
             raise ValueError("a public route has no caller to charge or count")
 
     @property
+    def charged_by_handler(self) -> bool:
+        return self.cost is CHARGED_BY_HANDLER
+
+    @property
+    def upfront_cost(self) -> int:
+        """What the middleware spends before the handler runs."""
+        return 0 if isinstance(self.cost, Charge) else self.cost
+
+    @property
     def counts_usage(self) -> bool:
-        return self.cost > 0 if self.counted is None else self.counted
+        return self.upfront_cost > 0 if self.counted is None else self.counted
 
 
 PUBLIC = Policy(public=True)

@@ -1,4 +1,5 @@
-"""Reading the multipart upload of remove-watermark into memory, within limits.
+"""Reading multipart uploads into memory, within limits: one image (and mask) for the
+synchronous routes and single jobs, many for a batch (`read_form`), plus small text fields.
 
 Starlette's own form parser spools large files to temporary files on disk; uploads
 here never touch disk, and every limit is enforced while the body streams in:
@@ -6,6 +7,7 @@ here never touch disk, and every limit is enforced while the body streams in:
 - a declared `Content-Length` over the body limit is refused (413) before reading;
 - a body that grows past it while streaming is refused (413) at that point;
 - a file part over the file limit is refused with the API document's 400 wording;
+- a file field past its count (a batch over the plan's cap) is refused as its part begins;
 - a client that stops sending for `body_timeout_s` gets 408 (slow uploads hold no worker).
 """
 
@@ -24,6 +26,8 @@ from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMedia
 MEGABYTE = 1024 * 1024
 IMAGE_AND_MASK = ("image", "mask")
 IMAGE_ONLY = ("image",)
+MAX_TEXT_BYTES = 4096
+"""Longest text field (a callback URL is at most 2048 characters)."""
 _PART_HEADER_LIMIT = 16 * 1024
 _ENVELOPE_ALLOWANCE = MEGABYTE
 """Room for multipart boundaries and headers on top of the two files."""
@@ -35,22 +39,65 @@ class Upload:
     mask: bytes | None
 
 
+@dataclass(frozen=True)
+class FormSpec:
+    """The fields a form takes: file fields (the first one required), text fields, and how
+    many times a file field may repeat (1: once)."""
+
+    files: tuple[str, ...]
+    texts: tuple[str, ...] = ()
+    max_files: int = 1
+    too_many: str = ""
+    """The 400's detail when a file field comes more than `max_files` times."""
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (*self.files, *self.texts)
+
+
+@dataclass(frozen=True)
+class FilePart:
+    field: str
+    filename: str | None
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Form:
+    """A parsed form: file parts in the order sent, and text fields."""
+
+    files: tuple[FilePart, ...]
+    texts: dict[str, str]
+
+    def parts(self, name: str) -> list[FilePart]:
+        return [part for part in self.files if part.field == name]
+
+    def one(self, name: str) -> bytes | None:
+        """The data of field `name`, sent at most once; None when absent."""
+        found = self.parts(name)
+        return found[0].data if found else None
+
+
 @dataclass
 class _Part:
     headers: bytearray = field(default_factory=bytearray)
     name: str | None = None
+    filename: str | None = None
     data: bytearray = field(default_factory=bytearray)
 
 
 class _FormCollector:
     """Callbacks for the streaming multipart parser; keeps named parts in memory."""
 
-    def __init__(self, max_file_bytes: int, max_file_mb: int, fields: tuple[str, ...]) -> None:
-        self.fields = fields
+    def __init__(self, max_file_bytes: int, max_file_mb: int, spec: FormSpec) -> None:
+        self.spec = spec
+        self.fields = spec.fields
         self.max_file_bytes = max_file_bytes
         self.max_file_mb = max_file_mb
-        self.parts: dict[str, bytes] = {}
+        self.parts: list[FilePart] = []
+        self.texts: dict[str, str] = {}
         self.finished = False
+        self._counts: dict[str, int] = {}
         self._current = _Part()
         self._header_field = b""
         self._header_bytes = 0
@@ -94,19 +141,39 @@ class _FormCollector:
             raise BadRequest(
                 f"Unexpected form field '{field_name[:64]}': send {_described(self.fields)}"
             )
-        if field_name in self.parts:
-            raise BadRequest(f"Duplicate form field '{field_name}': send it once")
+        seen = self._counts.get(field_name, 0)
+        repeats = self.spec.max_files if field_name in self.spec.files else 1
+        if seen >= repeats:
+            if repeats == 1:
+                raise BadRequest(f"Duplicate form field '{field_name}': send it once")
+            raise BadRequest(self.spec.too_many)
+        self._counts[field_name] = seen + 1
         self._current.name = field_name
+        filename = options.get(b"filename")
+        self._current.filename = None if filename is None else filename.decode("utf-8", "replace")
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
         self._current.data += data[start:end]
-        if len(self._current.data) > self.max_file_bytes:
+        if self._current.name in self.spec.texts:
+            if len(self._current.data) > MAX_TEXT_BYTES:
+                raise BadRequest(
+                    f"Form field '{self._current.name}' too long: at most {MAX_TEXT_BYTES} bytes"
+                )
+        elif len(self._current.data) > self.max_file_bytes:
             subject = "Image" if self._current.name == "image" else "Mask"
             raise BadRequest(f"{subject} too large. Max size: {self.max_file_mb}MB")
 
     def _part_end(self) -> None:
-        if self._current.name is not None:
-            self.parts[self._current.name] = bytes(self._current.data)
+        name = self._current.name
+        if name is None:
+            return
+        if name in self.spec.texts:
+            try:
+                self.texts[name] = bytes(self._current.data).decode("utf-8")
+            except UnicodeDecodeError:
+                raise BadRequest(f"Form field '{name}' is not UTF-8 text") from None
+            return
+        self.parts.append(FilePart(name, self._current.filename, bytes(self._current.data)))
 
     def _end(self) -> None:
         self.finished = True
@@ -125,8 +192,27 @@ async def read_upload(
     fields: tuple[str, ...] = IMAGE_AND_MASK,
 ) -> Upload:
     """Parse a form of `fields` (`image` required, the others optional) or raise."""
+    form = await read_form(
+        request, FormSpec(files=fields), max_file_mb=max_file_mb, body_timeout_s=body_timeout_s
+    )
+    image = form.one("image")
+    assert image is not None  # read_form refuses a form without its first field
+    return Upload(image=image, mask=form.one("mask"))
+
+
+async def read_form(
+    request: Request,
+    spec: FormSpec,
+    *,
+    max_file_mb: int,
+    body_timeout_s: float,
+    max_body_mb: int | None = None,
+) -> Form:
+    """Parse a form as `spec` describes it (its first file field required) or raise. The body
+    limit is `max_body_mb`, or room for two files of `max_file_mb` when not given."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
+    fields = spec.fields
     if content_type != b"multipart/form-data" or not boundary:
         noun = "fields" if len(fields) > 1 else "field"
         raise UnsupportedMediaType(
@@ -134,16 +220,20 @@ async def read_upload(
         )
 
     max_file_bytes = max_file_mb * MEGABYTE
-    max_body_bytes = 2 * max_file_bytes + _ENVELOPE_ALLOWANCE
+    if max_body_mb is None:
+        max_body_bytes = 2 * max_file_bytes + _ENVELOPE_ALLOWANCE
+        limits = f"image and mask up to {max_file_mb}MB each"
+    else:
+        max_body_bytes = max_body_mb * MEGABYTE
+        limits = f"each image or mask up to {max_file_mb}MB"
     too_large = PayloadTooLarge(
-        f"Request body too large. Max size: {max_body_bytes // MEGABYTE}MB "
-        f"(image and mask up to {max_file_mb}MB each)"
+        f"Request body too large. Max size: {max_body_bytes // MEGABYTE}MB ({limits})"
     )
     declared_length = request.headers.get("content-length")
     if declared_length and declared_length.isdigit() and int(declared_length) > max_body_bytes:
         raise too_large
 
-    collector = _FormCollector(max_file_bytes, max_file_mb, fields)
+    collector = _FormCollector(max_file_bytes, max_file_mb, spec)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
@@ -160,9 +250,10 @@ async def read_upload(
 
     if not collector.finished:
         raise BadRequest("Malformed multipart body: the closing boundary is missing")
-    if "image" not in collector.parts:
-        raise BadRequest("Missing required form field 'image'")
-    return Upload(image=collector.parts["image"], mask=collector.parts.get("mask"))
+    required = spec.files[0]
+    if not any(part.field == required for part in collector.parts):
+        raise BadRequest(f"Missing required form field '{required}'")
+    return Form(files=tuple(collector.parts), texts=collector.texts)
 
 
 def _described(fields: tuple[str, ...]) -> str:

@@ -129,8 +129,20 @@ class Accounts:
     async def peek(self, account: Account) -> RateLimitStatus:
         return await self._limit(account, cost=0)
 
-    async def record(self, account: Account, *, succeeded: bool, processing_seconds: float) -> None:
-        """Count one admitted remove-watermark request; never raises for store failures."""
+    async def record(
+        self,
+        account: Account,
+        *,
+        succeeded: bool,
+        processing_seconds: float,
+        receipt: str | None = None,
+    ) -> bool:
+        """Count one admitted request (or one finished job); never raises for store failures.
+
+        `receipt` names the outcome (a job's id), so that recording it again, from another
+        process or after a restart, counts it once; without one, each call is a new outcome.
+        True when the store has it; False when it is buffered in this process (store down).
+        """
         delta = UsageDelta(
             total=1,
             success=int(succeeded),
@@ -139,16 +151,28 @@ class Accounts:
             processing_seconds=processing_seconds if succeeded else 0.0,
         )
         await self._flush_buffered_usage()
-        receipt = uuid.uuid4().hex
+        given = receipt is not None
+        receipt = receipt or uuid.uuid4().hex
         try:
             await self._use_store(
                 lambda: self.store.add_usage(account.key_id, account.plan, delta, receipt=receipt)
             )
         except StoreResting:
-            self.fallback.buffer_usage(account.key_id, account.plan, delta)
+            self.fallback.buffer_usage(
+                account.key_id, account.plan, delta, receipt=receipt if given else None
+            )
+            return False
         except StoreUnavailable:
             # Sent, but no answer: it may have landed, so it is retried under its receipt.
             self.fallback.buffer_usage(account.key_id, account.plan, delta, receipt=receipt)
+            return False
+        return True
+
+    async def webhook_secrets(self, key_id: str) -> list[str]:
+        """The account's live webhook secrets (`whsec_…`), newest first; `StoreUnavailable`
+        when the store cannot say."""
+        secrets = await self._use_store(lambda: self.store.webhook_secrets(key_id))
+        return [secret.value for secret in secrets]
 
     async def stats(self, account: Account) -> dict[str, Any]:
         await self._flush_buffered_usage()

@@ -6,19 +6,22 @@
     keys revoke sk_live_AbCd1234
     keys rotate sk_live_AbCd1234 [--grace 24h]
     keys set-plan sk_live_AbCd1234 pro
+    keys webhook-secret create sk_live_AbCd1234 [--json]
+    keys webhook-secret rotate sk_live_AbCd1234 [--grace 24h] [--json]
+    keys webhook-secret show sk_live_AbCd1234 [--json]
 
 The store comes from the settings: Redis when IOPAINT_REDIS_URL is set, else the embedded
 SQLite file under IOPAINT_DATA_DIR (per user by default, whatever the current directory).
 Every command says on stderr which store it used, as the service's start-up line does, so a
 key made in one store and looked up in another is found out at once. A new key is printed
-once and never stored.
+once and never stored. Webhook secrets (`whsec_…`, which sign job and batch webhooks) are
+stored as they are, since signing needs them, and `show` prints them again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -36,16 +39,21 @@ from auth.plans import (
     enterprise_plan,
     resolve_plan,
 )
-from auth.records import KeyRecord
+from auth.records import KeyRecord, WebhookSecret
 from auth.store import StoreUnavailable
-from settings import get_settings
+from settings import get_settings, parse_durations
 
 T = TypeVar("T")
 
 keys_app = typer.Typer(help="Create, list, revoke and rotate API keys.", no_args_is_help=True)
+webhook_app = typer.Typer(
+    help="The secret that signs a key's job and batch webhooks (Standard Webhooks).",
+    no_args_is_help=True,
+)
+keys_app.add_typer(webhook_app, name="webhook-secret")
 
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_SECONDS_PER_UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+WEBHOOK_GRACE_HOURS = 24
+"""How long deliveries keep carrying the old secret's signature after a rotation, by default."""
 
 RATE_OPTION = typer.Option(None, help="Enterprise: requests per minute (refill rate).")
 BURST_OPTION = typer.Option(None, help="Enterprise: bucket capacity (burst).")
@@ -147,6 +155,69 @@ def set_plan(
     typer.echo(f"{key.name}'s key ({prefix}) is now on {key.plan_name}.")
 
 
+@webhook_app.command("create")
+def create_webhook_secret(
+    prefix: str = typer.Argument(..., help="Display prefix of the key."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (includes the secret)."),
+) -> None:
+    """Give the key its first webhook secret and print it."""
+    secret = _run(lambda admin: admin.create_webhook_secret(prefix))
+    _print_webhook_secrets([secret], as_json, f"Webhook secret of {prefix}:")
+
+
+@webhook_app.command("rotate")
+def rotate_webhook_secret(
+    prefix: str = typer.Argument(..., help="Display prefix of the key."),
+    grace: str = typer.Option(
+        f"{WEBHOOK_GRACE_HOURS}h",
+        help="How long deliveries are also signed with the old secret: 0, 90s, 30m, 24h, 7d.",
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON (includes the secrets)."),
+) -> None:
+    """A new webhook secret; the old one keeps signing deliveries for --grace."""
+    grace_seconds = _duration(grace)
+
+    async def rotate(admin: KeyAdmin) -> list[WebhookSecret]:
+        await admin.rotate_webhook_secret(prefix, grace_seconds=grace_seconds)
+        return await admin.webhook_secrets(prefix)
+
+    secrets = _run(rotate)
+    _print_webhook_secrets(secrets, as_json, f"Webhook secrets of {prefix}, newest first:")
+
+
+@webhook_app.command("show")
+def show_webhook_secrets(
+    prefix: str = typer.Argument(..., help="Display prefix of the key."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """The key's live webhook secrets, newest first, and when the older ones stop."""
+    secrets = _run(lambda admin: admin.webhook_secrets(prefix))
+    if not secrets and not as_json:
+        typer.echo(f"Key {prefix} has no webhook secret (webhook-secret create {prefix}).")
+        return
+    _print_webhook_secrets(secrets, as_json, f"Webhook secrets of {prefix}, newest first:")
+
+
+def _print_webhook_secrets(secrets: list[WebhookSecret], as_json: bool, headline: str) -> None:
+    if as_json:
+        listed = [
+            {
+                "secret": secret.value,
+                "created_at": _iso(secret.created_at),
+                "expires_at": _iso(secret.expires_at),
+            }
+            for secret in secrets
+        ]
+        typer.echo(json.dumps(listed, indent=2))
+        return
+    typer.echo(headline)
+    for secret in secrets:
+        ends = (
+            "" if secret.expires_at is None else f"  (stops signing at {_when(secret.expires_at)})"
+        )
+        typer.echo(f"{secret.value}{ends}")
+
+
 def _run(action: Callable[[KeyAdmin], Awaitable[T]]) -> T:
     settings = get_settings()
     typer.echo(f"Keys store: {store_location(settings)}", err=True)
@@ -185,10 +256,11 @@ def _plan(
 
 
 def _duration(text: str) -> float:
-    match = _DURATION.match(text.strip())
-    if match is None:
-        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 30m, 24h or 7d")
-    return float(match.group(1)) * _SECONDS_PER_UNIT[match.group(2)]
+    try:
+        (seconds,) = parse_durations(text)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r} is not a duration like 90s, 30m, 24h or 7d") from None
+    return seconds
 
 
 def _print_created(created: CreatedKey, as_json: bool, headline: str) -> None:

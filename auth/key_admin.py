@@ -1,4 +1,5 @@
-"""Operator actions on keys: create, list, revoke, rotate, change plan (`iopaint-api keys`).
+"""Operator actions on keys: create, list, revoke, rotate, change plan, webhook secrets
+(`iopaint-api keys`).
 
 Keys are addressed by any of their display prefixes (``sk_live_AbCd1234``). A rotated key
 keeps its identity (`key_id`), so its limits, quota and usage carry over to the new secret.
@@ -10,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from auth.keys import IssuedKey, KeyEnvironment, generate_key, new_key_id
+from auth.keys import IssuedKey, KeyEnvironment, generate_key, generate_webhook_secret, new_key_id
 from auth.plans import ENTERPRISE, Plan
-from auth.records import KeyRecord, Secret
+from auth.records import KeyRecord, Secret, WebhookSecret
 from auth.store import DuplicatePrefix, Store
 
 # A clash needs two of 62**8 prefixes to coincide; a few fresh draws settle it.
@@ -97,6 +98,41 @@ class KeyAdmin:
         key = await self.find(prefix)
         await self.store.set_plan(key.key_id, plan)
         return await self.find(prefix)
+
+    # --- webhook secrets: what signs this key's job and batch webhooks ---------------------
+
+    async def create_webhook_secret(self, prefix: str) -> WebhookSecret:
+        """The key's first webhook secret; one that already has a secret is rotated instead."""
+        key = await self._live_key(prefix)
+        if await self.store.webhook_secrets(key.key_id):
+            raise KeyAdminError(
+                f"key {prefix} has a webhook secret already; rotate it (webhook-secret rotate)"
+            )
+        return await self._add_webhook_secret(key.key_id, retire_others_at=self.clock())
+
+    async def rotate_webhook_secret(self, prefix: str, *, grace_seconds: float) -> WebhookSecret:
+        """A new webhook secret; deliveries carry signatures of both for `grace_seconds`."""
+        key = await self._live_key(prefix)
+        if not await self.store.webhook_secrets(key.key_id):
+            raise KeyAdminError(f"key {prefix} has no webhook secret; create one first")
+        return await self._add_webhook_secret(
+            key.key_id, retire_others_at=self.clock() + grace_seconds
+        )
+
+    async def webhook_secrets(self, prefix: str) -> list[WebhookSecret]:
+        """The key's live webhook secrets, newest first."""
+        return await self.store.webhook_secrets((await self.find(prefix)).key_id)
+
+    async def _live_key(self, prefix: str) -> KeyRecord:
+        key = await self.find(prefix)
+        if key.revoked_at is not None:
+            raise KeyAdminError(f"key {prefix} is revoked; create a new one")
+        return key
+
+    async def _add_webhook_secret(self, key_id: str, *, retire_others_at: float) -> WebhookSecret:
+        secret = WebhookSecret(generate_webhook_secret(), created_at=self.clock())
+        await self.store.add_webhook_secret(key_id, secret, retire_others_at=retire_others_at)
+        return secret
 
 
 def _secret(issued: IssuedKey, key_id: str, now: float) -> Secret:

@@ -13,6 +13,7 @@ display prefix and a SHA-256 digest are ever stored; the full key is shown once.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import re
@@ -59,6 +60,17 @@ def generate_key(environment: KeyEnvironment = "live") -> IssuedKey:
     key = body + _checksum(body)
     return IssuedKey(
         key=key, prefix=display_prefix(key), digest=digest(key), environment=environment
+    )
+
+
+WEBHOOK_SECRET_PREFIX = "whsec_"
+WEBHOOK_SECRET_BYTES = 32
+
+
+def generate_webhook_secret() -> str:
+    """``whsec_`` + base64 of 32 random bytes, the form Standard Webhooks libraries read."""
+    return (
+        WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(WEBHOOK_SECRET_BYTES)).decode()
     )
 
 

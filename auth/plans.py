@@ -13,6 +13,9 @@ from typing import Literal
 
 QuotaPeriod = Literal["day", "month"]
 ENTERPRISE = "enterprise"
+ENTERPRISE_MAX_BATCH = 100
+"""Images one batch of an enterprise key may hold (its burst bounds it too: a batch of N
+costs N tokens at once)."""
 
 
 @dataclass(frozen=True)
@@ -22,6 +25,7 @@ class Plan:
     burst: int  # token bucket capacity
     quota: int  # requests per quota period
     quota_period: QuotaPeriod
+    max_batch: int = ENTERPRISE_MAX_BATCH  # images per POST /api/v1/batch
 
     @property
     def refill_per_second(self) -> float:
@@ -31,9 +35,9 @@ class Plan:
 PLANS: dict[str, Plan] = {
     plan.name: plan
     for plan in (
-        Plan("free", rate_per_minute=2, burst=5, quota=10, quota_period="day"),
-        Plan("basic", rate_per_minute=10, burst=20, quota=3000, quota_period="month"),
-        Plan("pro", rate_per_minute=30, burst=60, quota=20000, quota_period="month"),
+        Plan("free", rate_per_minute=2, burst=5, quota=10, quota_period="day", max_batch=5),
+        Plan("basic", rate_per_minute=10, burst=20, quota=3000, quota_period="month", max_batch=20),
+        Plan("pro", rate_per_minute=30, burst=60, quota=20000, quota_period="month", max_batch=50),
     )
 }
 PLAN_NAMES = (*PLANS, ENTERPRISE)

@@ -50,6 +50,23 @@ class KeyRecord:
 
 
 @dataclass(frozen=True)
+class WebhookSecret:
+    """Signs a key's webhook deliveries (Standard Webhooks, ``whsec_`` + base64). Stored as
+    is, unlike API keys: signing needs the secret itself, not a digest of it. Rotation adds
+    one and gives the older ones an end, and deliveries carry a signature per live secret."""
+
+    value: str
+    created_at: float
+    expires_at: float | None = None
+
+    def valid_at(self, now: float) -> bool:
+        return self.expires_at is None or now < self.expires_at
+
+    def __repr__(self) -> str:  # never print the secret by accident
+        return f"WebhookSecret(created_at={self.created_at!r}, expires_at={self.expires_at!r})"
+
+
+@dataclass(frozen=True)
 class Credential:
     """What a display prefix leads to."""
 

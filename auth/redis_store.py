@@ -9,6 +9,7 @@ Layout (every name starts with the configured prefix, e.g. ``iopaint:``)::
     bucket:{ID}               hash: tokens, ts          (written by lua/limit.lua, TTL)
     quota:{ID}                hash: period, used        (written by lua/limit.lua, TTL)
     usage:{ID}                hash: total, success, failed, processing_seconds, rate_limited
+    webhook-secrets:{ID}      hash: whsec_… -> "created_at expires_at" (expires_at "-": none)
 
 ``{ID}`` is a Redis Cluster hash tag, so the three keys of one decision share a slot.
 Every decision is one EVALSHA of `lua/limit.lua`, on the Redis clock.
@@ -29,7 +30,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 
 from auth.plans import ENTERPRISE, Plan
-from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta, WebhookSecret
 from auth.store import (
     RECEIPT_TTL_SECONDS,
     USAGE_TTL_SECONDS,
@@ -242,6 +243,42 @@ class RedisStore:
             rate_limited=int(fields.get("rate_limited", 0)),
         )
 
+    # --- webhook secrets --------------------------------------------------------------------
+
+    def _webhook_secrets_of(self, key_id: str) -> str:
+        return f"{self.prefix}webhook-secrets:{{{key_id}}}"
+
+    async def add_webhook_secret(
+        self, key_id: str, secret: WebhookSecret, *, retire_others_at: float
+    ) -> None:
+        name = self._webhook_secrets_of(key_id)
+        with _wrap_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                for other in await self._read_webhook_secrets(name):
+                    if other.expires_at is None or other.expires_at > retire_others_at:
+                        pipe.hset(
+                            name, other.value, _webhook_fields(other.created_at, retire_others_at)
+                        )
+                pipe.hset(name, secret.value, _webhook_fields(secret.created_at, secret.expires_at))
+                await pipe.execute()
+
+    async def webhook_secrets(self, key_id: str) -> list[WebhookSecret]:
+        with _wrap_errors():
+            return await self._read_webhook_secrets(self._webhook_secrets_of(key_id))
+
+    async def _read_webhook_secrets(self, name: str) -> list[WebhookSecret]:
+        now = time.time()
+        secrets, ended = [], []
+        for value, fields in (await self.redis.hgetall(name)).items():
+            created, expires = fields.split(" ")
+            secret = WebhookSecret(
+                value, float(created), None if expires == "-" else float(expires)
+            )
+            (secrets if secret.valid_at(now) else ended).append(secret)
+        if ended:
+            await self.redis.hdel(name, *(secret.value for secret in ended))
+        return sorted(secrets, key=lambda secret: secret.created_at, reverse=True)
+
     async def _run_limit_script(
         self,
         key_id: str,
@@ -277,6 +314,10 @@ class RedisStore:
 
 def _milliseconds(moment: float) -> int:
     return math.ceil(moment * 1000)
+
+
+def _webhook_fields(created_at: float, expires_at: float | None) -> str:
+    return f"{created_at!r} {'-' if expires_at is None else repr(expires_at)}"
 
 
 def _plan_fields(plan: Plan) -> dict[str, str]:

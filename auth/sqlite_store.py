@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from auth.plans import ENTERPRISE, Plan, quota_window
-from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta, WebhookSecret
 from auth.store import (
     RECEIPT_TTL_SECONDS,
     DuplicatePrefix,
@@ -80,6 +80,13 @@ CREATE TABLE IF NOT EXISTS usage_receipts (
     recorded_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS usage_receipts_by_age ON usage_receipts(recorded_at);
+CREATE TABLE IF NOT EXISTS webhook_secrets (
+    secret TEXT PRIMARY KEY,
+    key_id TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    expires_at REAL
+);
+CREATE INDEX IF NOT EXISTS webhook_secrets_by_key ON webhook_secrets(key_id);
 """
 
 
@@ -301,6 +308,37 @@ class SqliteStore:
                 (key_id,),
             ).fetchone()
             return Usage(*row) if row else Usage()
+
+        return await self._run(read)
+
+    # --- webhook secrets --------------------------------------------------------------------
+
+    async def add_webhook_secret(
+        self, key_id: str, secret: WebhookSecret, *, retire_others_at: float
+    ) -> None:
+        def add(connection: sqlite3.Connection) -> None:
+            with _write(connection):
+                connection.execute(
+                    "UPDATE webhook_secrets SET expires_at = ? WHERE key_id = ?"
+                    " AND (expires_at IS NULL OR expires_at > ?)",
+                    (retire_others_at, key_id, retire_others_at),
+                )
+                connection.execute(
+                    "INSERT INTO webhook_secrets (secret, key_id, created_at, expires_at)"
+                    " VALUES (?, ?, ?, ?)",
+                    (secret.value, key_id, secret.created_at, secret.expires_at),
+                )
+
+        await self._run(add)
+
+    async def webhook_secrets(self, key_id: str) -> list[WebhookSecret]:
+        def read(connection: sqlite3.Connection) -> list[WebhookSecret]:
+            rows = connection.execute(
+                "SELECT secret, created_at, expires_at FROM webhook_secrets"
+                f" WHERE key_id = ? AND {_UNEXPIRED} ORDER BY created_at DESC",
+                (key_id, self.clock()),
+            ).fetchall()
+            return [WebhookSecret(*row) for row in rows]
 
         return await self._run(read)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from auth.plans import Plan
-from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta
+from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta, WebhookSecret
 from auth.token_bucket import Decision
 
 # Lifetime usage counters in Redis carry a TTL like every key, renewed on each write: a key
@@ -77,5 +77,14 @@ class Store(Protocol):
         in one atomic step, at most once per `receipt`."""
 
     async def usage(self, key_id: str) -> Usage: ...
+
+    async def add_webhook_secret(
+        self, key_id: str, secret: WebhookSecret, *, retire_others_at: float
+    ) -> None:
+        """Add a webhook secret to the key; its other webhook secrets stop at
+        `retire_others_at` (or earlier, if they already had an end)."""
+
+    async def webhook_secrets(self, key_id: str) -> list[WebhookSecret]:
+        """The key's unexpired webhook secrets, newest first."""
 
     async def aclose(self) -> None: ...

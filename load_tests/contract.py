@@ -6,8 +6,10 @@ locust's failure count means "the service broke its contract".
 
 from __future__ import annotations
 
+import io
 import json
 import struct
+import zipfile
 from http import HTTPStatus
 from typing import Any
 
@@ -83,6 +85,52 @@ def judge_image(response: Any, size: tuple[int, int]) -> None:
     width, height = struct.unpack(">II", response.content[16:24])
     if (width, height) != size:
         raise Verdict(f"result PNG is {width}x{height}, upload was {expected}")
+
+
+JOB_FIELDS = {"id", "status", "created_at", "finished_at", "attempts", "error", "urls"}
+JOB_STATUSES = {"queued", "running", "succeeded", "failed", "canceled", "expired"}
+
+
+def judge_job(response: Any, *, submitted: bool = False) -> dict[str, Any]:
+    """The job body of a 200/202, checked; with `submitted`, a new job and its `Location`."""
+    body = response.json()
+    if not isinstance(body, dict) or not set(body) >= JOB_FIELDS:
+        raise Verdict(f"not a job body: {json.dumps(body)[:160]}")
+    if body["status"] not in JOB_STATUSES:
+        raise Verdict(f"job status {body['status']!r} is not a documented one")
+    location = response.headers.get("Location")
+    if submitted and response.status_code == 202 and location != body["urls"]["get"]:
+        raise Verdict(f"Location {location!r} is not the job's URL")
+    return body  # type: ignore[no-any-return]
+
+
+def judge_batch(response: Any, images: int) -> dict[str, Any]:
+    """A batch body with one job per image and a summary that adds up."""
+    body = response.json()
+    if not isinstance(body, dict) or not {"id", "status", "summary", "jobs"} <= set(body):
+        raise Verdict(f"not a batch body: {json.dumps(body)[:160]}")
+    if len(body["jobs"]) != images or body["summary"].get("total") != images:
+        raise Verdict(f"batch of {images} images lists {len(body['jobs'])} jobs")
+    counted = sum(value for name, value in body["summary"].items() if name != "total")
+    if counted != images:
+        raise Verdict(f"batch summary counts {counted} jobs, not {images}")
+    return body  # type: ignore[no-any-return]
+
+
+def judge_zip(response: Any, expected_pngs: int) -> None:
+    """A batch result: a ZIP of `expected_pngs` PNGs and its manifest."""
+    if response.status_code != 200:
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+            names = archive.namelist()
+            pngs = [name for name in names if name.endswith(".png")]
+            if any(not archive.read(name).startswith(PNG_MAGIC) for name in pngs):
+                raise Verdict("a batch result entry is not a PNG")
+    except zipfile.BadZipFile as exc:
+        raise Verdict(f"batch result is not a ZIP: {exc}") from None
+    if "manifest.json" not in names or len(pngs) != expected_pngs:
+        raise Verdict(f"batch ZIP holds {sorted(names)}, expected {expected_pngs} PNGs + manifest")
 
 
 def allowed_statuses(plan: str, wanted: int) -> set[int]:

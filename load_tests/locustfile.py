@@ -20,6 +20,10 @@ Who sends what:
   key of one plan: enterprise for most, then the other non-free plans of the keys file.
 - `FreePlanHammer` (one user): the free key, small images back to back, to see 429s.
 - `Monitor` (one user): polls health, and stats for every key.
+- `JobCustomer` (one user): the same uploads as jobs (`POST /api/v1/jobs`), polling each
+  until it ends, then fetching its result (a PNG of the uploaded size).
+- `BatchCustomer` (one user): batches of `BATCH_SIZE` small photos (`POST /api/v1/batch`,
+  N tokens each), polling until completed, then fetching the ZIP.
 
 How responses are judged (`catch_response`), so that locust's failure count means "the
 service broke its contract":
@@ -29,7 +33,9 @@ service broke its contract":
   enterprise); 429 on the enterprise key, 5xx, and any other status are failures;
 - every error body must be the envelope ``{"error", "detail", "status_code"}`` with the
   matching status and reason phrase; a 429 must carry `Retry-After`;
-- a 200 result must be a PNG of the uploaded size (`X-Image-Size`), with `X-Request-Id`.
+- a 200 result must be a PNG of the uploaded size (`X-Image-Size`), with `X-Request-Id`;
+- a job must be the documented body (202 with its `Location`), end within the request
+  timeout, and succeed; a batch must list one job per image and its ZIP one PNG per success.
 
 `--request-log FILE` writes one JSON line per request (time, name, status, latency, plan,
 size, verdict); `run.py` builds its report from it and from locust's CSV files.
@@ -47,6 +53,7 @@ import logging
 import os
 import random
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,13 +64,31 @@ from locust import HttpUser, between, constant_pacing, events, task
 # Locust imports this file by path: make the `load_tests` package importable from any directory.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from load_tests.contract import Verdict, allowed_statuses, judge, judge_image
+from load_tests.contract import (
+    Verdict,
+    allowed_statuses,
+    judge,
+    judge_batch,
+    judge_image,
+    judge_job,
+    judge_zip,
+)
 from load_tests.payloads import PayloadKey, Payloads, Upload, build_payloads
 from load_tests.traffic import (
+    BATCH,
+    BATCH_SIZE,
     FORMATS,
     HEALTH,
+    JOB_POLL_S,
+    JOBS,
     MASKS,
+    NAME_BATCH_RESULT,
+    NAME_BATCH_STATUS,
+    NAME_BATCH_SUBMIT,
     NAME_INVALID,
+    NAME_JOB_RESULT,
+    NAME_JOB_STATUS,
+    NAME_JOB_SUBMIT,
     NAME_OVER_LIMIT,
     NAME_REMOVE,
     NO_KEY_PLAN,
@@ -390,3 +415,180 @@ class Monitor(HttpUser):
                 body = response.json()
                 if body["total"] != body["success"] + body["failed"]:
                     raise Verdict(f"stats total != success + failed: {json.dumps(body)[:160]}")
+
+
+# --- job and batch users -------------------------------------------------------------------
+
+
+def job_key() -> tuple[str, str | None]:
+    """The plan and key job users submit with: the unlimited one when there is one."""
+    for plan in sorted(UNLIMITED_PLANS):
+        if plan in KEYS:
+            return plan, KEYS[plan]
+    plan = next(iter(sorted(KEYS)), NO_KEY_PLAN)
+    return plan, KEYS.get(plan)
+
+
+class JobCustomer(HttpUser):
+    """A customer who submits uploads as jobs, polls each until it ends, and fetches it."""
+
+    fixed_count = 1
+    wait_time = between(0.5, 2.5)
+
+    def on_start(self) -> None:
+        self.plan, self.key = job_key()
+        self.headers = {"X-API-Key": self.key} if self.key else {}
+
+    @task
+    def submit_and_collect(self) -> None:
+        assert PAYLOADS is not None
+        chosen = (pick(SIZES), pick(FORMATS), "box")
+        upload = PAYLOADS.valid[chosen]
+        with (
+            self.client.post(
+                JOBS,
+                data=upload.body,
+                headers={**self.headers, "Content-Type": upload.content_type},
+                name=NAME_JOB_SUBMIT,
+                catch_response=True,
+                timeout=OPTIONS.request_timeout,
+                context={"plan": self.plan, "case": upload.label, "units": 1},
+            ) as response,
+            judged(response),
+        ):
+            judge(response, allowed_statuses(self.plan, 202))
+            job = judge_job(response, submitted=True) if response.status_code == 202 else None
+        if job is None:
+            return
+        ended = self._poll(job["id"])
+        if ended is None or ended["status"] != "succeeded":
+            return
+        with (
+            self.client.get(
+                f"{JOBS}/{job['id']}/result",
+                headers=self.headers,
+                name=NAME_JOB_RESULT,
+                catch_response=True,
+                timeout=OPTIONS.request_timeout,
+                context={"plan": self.plan, **upload_context(chosen)},
+            ) as response,
+            judged(response),
+        ):
+            judge(response, {200})
+            assert upload.size is not None
+            judge_image(response, upload.size)
+
+    def _poll(self, job_id: str) -> dict[str, Any] | None:
+        """The job once ended (its outcome in the request log), or None (a failure logged)."""
+        deadline = time.monotonic() + OPTIONS.request_timeout
+        while True:
+            ended, polling = None, False
+            with (
+                self.client.get(
+                    f"{JOBS}/{job_id}",
+                    headers=self.headers,
+                    name=NAME_JOB_STATUS,
+                    catch_response=True,
+                    timeout=30,
+                    context={"plan": self.plan},
+                ) as response,
+                judged(response),
+            ):
+                judge(response, {200})
+                body = judge_job(response)
+                if body["status"] in ("queued", "running"):
+                    if time.monotonic() > deadline:
+                        raise Verdict(f"job still {body['status']} after the request timeout")
+                    polling = True
+                else:
+                    outcome = "succeeded" if body["status"] == "succeeded" else "failed"
+                    response.request_meta["context"]["job_outcome"] = {outcome: 1}
+                    if body["status"] != "succeeded":
+                        raise Verdict(f"job ended {body['status']}: {body['error']}")
+                    ended = body
+            if not polling:
+                return ended
+            time.sleep(JOB_POLL_S)
+
+
+class BatchCustomer(HttpUser):
+    """A customer who sends small batches, waits for each to complete, and fetches the ZIP."""
+
+    fixed_count = 1
+    wait_time = between(2.0, 5.0)
+
+    def on_start(self) -> None:
+        self.plan, self.key = job_key()
+        self.headers = {"X-API-Key": self.key} if self.key else {}
+
+    @task
+    def submit_and_collect(self) -> None:
+        assert PAYLOADS is not None and PAYLOADS.batch is not None
+        upload = PAYLOADS.batch
+        with (
+            self.client.post(
+                BATCH,
+                data=upload.body,
+                headers={**self.headers, "Content-Type": upload.content_type},
+                name=NAME_BATCH_SUBMIT,
+                catch_response=True,
+                timeout=OPTIONS.request_timeout,
+                context={"plan": self.plan, "case": upload.label, "units": BATCH_SIZE},
+            ) as response,
+            judged(response),
+        ):
+            judge(response, allowed_statuses(self.plan, 202))
+            batch = judge_batch(response, BATCH_SIZE) if response.status_code == 202 else None
+        if batch is None:
+            return
+        summary = self._poll(batch["id"])
+        if summary is None:
+            return
+        with (
+            self.client.get(
+                f"{BATCH}/{batch['id']}/result",
+                headers=self.headers,
+                name=NAME_BATCH_RESULT,
+                catch_response=True,
+                timeout=OPTIONS.request_timeout,
+                context={"plan": self.plan},
+            ) as response,
+            judged(response),
+        ):
+            judge(response, {200})
+            judge_zip(response, summary["succeeded"])
+
+    def _poll(self, batch_id: str) -> dict[str, int] | None:
+        """The summary once completed (its outcome in the request log), or None."""
+        deadline = time.monotonic() + OPTIONS.request_timeout
+        while True:
+            completed, polling = None, False
+            with (
+                self.client.get(
+                    f"{BATCH}/{batch_id}",
+                    headers=self.headers,
+                    name=NAME_BATCH_STATUS,
+                    catch_response=True,
+                    timeout=30,
+                    context={"plan": self.plan},
+                ) as response,
+                judged(response),
+            ):
+                judge(response, {200})
+                body = judge_batch(response, BATCH_SIZE)
+                summary = body["summary"]
+                if body["status"] != "completed":
+                    if time.monotonic() > deadline:
+                        raise Verdict(f"batch still {body['status']} after the request timeout")
+                    polling = True
+                else:
+                    response.request_meta["context"]["job_outcome"] = {
+                        "succeeded": summary["succeeded"] + summary["expired"],
+                        "failed": summary["failed"] + summary["canceled"],
+                    }
+                    if summary["succeeded"] != BATCH_SIZE:
+                        raise Verdict(f"batch completed with {json.dumps(summary)}")
+                    completed = summary
+            if not polling:
+                return completed
+            time.sleep(JOB_POLL_S)

@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 from urllib3 import encode_multipart_formdata
 
-from load_tests.traffic import FORMATS, MASKS, SIZES, size_label
+from load_tests.traffic import BATCH_SIZE, FORMATS, MASKS, SIZES, size_label
 
 logger = logging.getLogger("load_tests")
 
@@ -40,6 +40,8 @@ class Upload:
 class Payloads:
     valid: dict[PayloadKey, Upload] = field(default_factory=dict)
     invalid: list[Upload] = field(default_factory=list)
+    batch: Upload | None = None
+    """`BATCH_SIZE` small photos and their masks (matched by position), one batch body."""
 
 
 def synthetic_photo(width: int, height: int, seed: int) -> Image.Image:
@@ -120,6 +122,7 @@ def build_payloads() -> Payloads:
                     size=(width, height),
                 )
     payloads.invalid = build_invalid()
+    payloads.batch = build_batch(BATCH_SIZE)
     logger.info(
         "payloads ready in %.1fs: %d valid (largest %.1f MB), %d invalid",
         time.perf_counter() - started,
@@ -128,6 +131,19 @@ def build_payloads() -> Payloads:
         len(payloads.invalid),
     )
     return payloads
+
+
+def build_batch(count: int, size: tuple[int, int] = (256, 256)) -> Upload:
+    """One batch of `count` different small photos, each with its box mask."""
+    width, height = size
+    mask = encoded(mask_image(width, height, "box"), "PNG")
+    fields: list[tuple[str, tuple[str, bytes, str]]] = []
+    for index in range(count):
+        photo = encoded(synthetic_photo(width, height, seed=100 + index), "JPEG")
+        fields.append(("image", (f"photo-{index}.jpg", photo, "image/jpeg")))
+    fields += [("mask", (f"mask-{index}.png", mask, "image/png")) for index in range(count)]
+    body, content_type = encode_multipart_formdata(fields)
+    return Upload(f"batch of {count} {size_label(size)}", body, content_type, size=size)
 
 
 def build_invalid() -> list[Upload]:

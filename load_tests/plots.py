@@ -11,12 +11,21 @@ import numpy as np
 from load_tests.memory import FLOOR_WINDOW_S, MemorySummary
 from load_tests.report_files import ReportFiles
 from load_tests.rss import RssSamples, process_series, total_rss_mb
-from load_tests.traffic import HEALTH, NAME_INVALID, NAME_OVER_LIMIT, NAME_REMOVE
+from load_tests.traffic import (
+    HEALTH,
+    NAME_BATCH_SUBMIT,
+    NAME_INVALID,
+    NAME_JOB_SUBMIT,
+    NAME_OVER_LIMIT,
+    NAME_REMOVE,
+)
 
 LATENCY_LINES: list[tuple[str, str, str]] = [
     (NAME_REMOVE, "remove-watermark (valid)", "tab:blue"),
     (NAME_INVALID, "remove-watermark [invalid]", "tab:orange"),
     (NAME_OVER_LIMIT, "remove-watermark [free plan]", "tab:red"),
+    (NAME_JOB_SUBMIT, "job submission", "tab:purple"),
+    (NAME_BATCH_SUBMIT, "batch submission", "tab:brown"),
     (HEALTH, "health", "tab:green"),
 ]
 """(request name, label, colour) of each route drawn on `latency.png`."""

@@ -16,7 +16,7 @@ from load_tests.memory import MemorySummary, summarize_memory
 from load_tests.plots import plot_latency, plot_rss
 from load_tests.report_files import ReportFiles
 from load_tests.rss import read_rss
-from load_tests.traffic import METERED_NAMES, NAME_REMOVE, SIZE_LABELS
+from load_tests.traffic import METERED_NAMES, NAME_REMOVE, SIZE_LABELS, SUBMIT_NAMES
 
 Record = dict[str, Any]
 """One line of `requests.jsonl`."""
@@ -235,11 +235,17 @@ def client_usage(requests: list[Record], plan: str) -> dict[str, int]:
         r for r in requests if r.get("plan") == plan and r["name"] in METERED_NAMES and r["status"]
     ]
     admitted = [r for r in sent if r["status"] not in (401, 429)]
+    mine = [r for r in requests if r.get("plan") == plan]
+    # Jobs count when they end, as the polls that saw them end recorded; a batch of N, N.
+    ended = [r["job_outcome"] for r in mine if isinstance(r.get("job_outcome"), dict)]
+    jobs_succeeded = sum(int(outcome.get("succeeded", 0)) for outcome in ended)
+    jobs_failed = sum(int(outcome.get("failed", 0)) for outcome in ended)
+    refused_submissions = sum(r["name"] in SUBMIT_NAMES and r["status"] == 429 for r in mine)
     return {
-        "total": len(admitted),
-        "success": sum(r["status"] == 200 for r in admitted),
-        "failed": sum(r["status"] != 200 for r in admitted),
-        "rate_limited": sum(r["status"] == 429 for r in sent),
+        "total": len(admitted) + jobs_succeeded + jobs_failed,
+        "success": sum(r["status"] == 200 for r in admitted) + jobs_succeeded,
+        "failed": sum(r["status"] != 200 for r in admitted) + jobs_failed,
+        "rate_limited": sum(r["status"] == 429 for r in sent) + refused_submissions,
     }
 
 
@@ -267,7 +273,9 @@ def accounting_section(meta: dict[str, Any], requests: list[Record]) -> list[str
         *lines,
         "",
         "Client counts exclude requests without a response (timeouts): the service may "
-        "have counted those. ⚠ marks a difference." + external,
+        "have counted those. Jobs count when the client saw them end: one still running "
+        "when the load stopped is counted by the service once it ends, not here. "
+        "⚠ marks a difference." + external,
         "",
     ]
 

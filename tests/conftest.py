@@ -81,7 +81,14 @@ def e2e_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     workdir = tmp_path_factory.mktemp("e2e")
     scratch = workdir / "tmp"  # the service's TMPDIR: hostile-input tests check it stays empty
     scratch.mkdir()
-    return service_env(workdir, IOPAINT_BODY_TIMEOUT_S="3", TMPDIR=str(scratch))
+    return service_env(
+        workdir,
+        IOPAINT_BODY_TIMEOUT_S="3",
+        TMPDIR=str(scratch),
+        # Job tests' webhook receivers listen on loopback; retries come quickly.
+        IOPAINT_CALLBACK_ALLOWED_NETWORKS="127.0.0.0/8",
+        IOPAINT_WEBHOOK_RETRY_SCHEDULE="0.5s,1s,2s",
+    )
 
 
 @pytest.fixture(scope="session")

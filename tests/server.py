@@ -121,3 +121,10 @@ def create_key(env: dict[str, str], *, plan: str, name: str, limits: tuple[str, 
     """A new API key made by `iopaint-api keys create` in the stores `env` points at."""
     created = run_cli(env, "keys", "create", "--plan", plan, "--name", name, *limits, "--json")
     return str(json.loads(created)["key"])
+
+
+def create_webhook_secret(env: dict[str, str], key: str) -> str:
+    """The key's webhook secret, made by `iopaint-api keys webhook-secret create`."""
+    prefix = key[: len("sk_live_") + 8]
+    created = run_cli(env, "keys", "webhook-secret", "create", prefix, "--json")
+    return str(json.loads(created)[0]["secret"])

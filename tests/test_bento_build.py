@@ -26,7 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 CPU_WHEEL = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 # Source trees the service imports or serves; each of their files must reach the Bento.
-SHIPPED_TREES = ("api", "auth", "runners", "docs")
+SHIPPED_TREES = ("api", "auth", "jobs", "runners", "docs")
 SHIPPED_FILES = ("service.py", "settings.py", "errors.py", "cli.py")
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 MODEL_NAME = "lama"
@@ -172,7 +172,12 @@ def test_bento_carries_every_source_file_and_nothing_else(gpu_bento: Bento) -> N
     }
     assert expected - shipped == set(), "files the service needs are missing from the Bento"
     assert shipped - expected == {"bentofile.yaml"}, "unexpected files in the Bento"
-    for needed in ("auth/lua/limit.lua", "docs/openapi.yaml", "runners/model_runner.py"):
+    for needed in (
+        "auth/lua/limit.lua",
+        "jobs/lua/jobs.lua",
+        "docs/openapi.yaml",
+        "runners/model_runner.py",
+    ):
         assert needed in shipped
     if (PROJECT_ROOT / "runners" / "lama").is_dir():
         assert any(f.startswith("runners/lama/") for f in shipped)

@@ -78,7 +78,7 @@ def test_every_sample_runs_or_says_why_not() -> None:
         if sample.language not in RUNNABLE | NOT_CODE and not sample.not_run
     ]
     assert undeclared == [], "fences without a language (bash, python, text, ...) or a reason"
-    assert len(TO_RUN) >= 8, "the README's own samples alone are more than that"
+    assert sum(sample.document == "README.md" for sample in TO_RUN) >= 5, "README: calling it"
     skipped = [(sample.id, sample.not_run) for sample in SAMPLES if sample.not_run]
     print(f"{len(TO_RUN)} samples run; {len(skipped)} not run, each with its reason:")
     for where, why in skipped:

@@ -12,6 +12,8 @@ from errors import PayloadTooLarge, UnprocessableEntity, error_body
     [
         (400, "Bad Request"),
         (401, "Unauthorized"),
+        (409, "Conflict"),
+        (410, "Gone"),
         (413, "Payload Too Large"),  # Python 3.13 says "Content Too Large"
         (422, "Unprocessable Entity"),  # Python 3.13 says "Unprocessable Content"
         (429, "Too Many Requests"),

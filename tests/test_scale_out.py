@@ -1,24 +1,41 @@
-"""Limits and usage shared by several service processes, and a Redis that dies under load.
+"""Several service processes on one store: limits, usage and jobs shared, and faults.
 
-Each test starts its own `bentoml serve` instances (and `redis-server`, never the shared one).
+Two replicas on one persistent `redis-server` (never the shared one) serve the first tests
+of this module, in order: shared limits and stats; a job submitted to one and fetched from
+the other, with a verified webhook; queued jobs surviving a Redis restart; and last, a
+replica SIGKILLed mid-job, whose job the other one ends, once. The later tests start their
+own services.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 
 from tests.auth.redis_server import REDIS_BINARY, RedisServer
 from tests.images import box_mask, encode, photo
-from tests.server import UNLIMITED, RunningService, create_key, service_env, start_service
+from tests.jobs.e2e import JOBS, SLOW, counted, finished, job_fields, queued_count
+from tests.jobs.webhook_receiver import WebhookReceiver
+from tests.server import (
+    UNLIMITED,
+    RunningService,
+    create_key,
+    create_webhook_secret,
+    service_env,
+    start_service,
+)
 
 pytestmark = [
     pytest.mark.e2e,
@@ -66,27 +83,159 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
     server.stop()
 
 
-def test_two_instances_on_one_redis_share_one_limit_and_one_set_of_stats(
-    tmp_path: Path, redis: RedisServer
-) -> None:
-    envs = [
-        (tmp_path / name, service_env(tmp_path / name, IOPAINT_REDIS_URL=redis.url))
-        for name in ("a", "b")
-    ]
-    key = create_key(envs[0][1], plan="free", name="scale")
+@dataclass
+class Replicas:
+    redis: RedisServer
+    services: list[RunningService]
+    env: dict[str, str]
+
+    @property
+    def urls(self) -> list[str]:
+        return [service.base_url for service in self.services]
+
+    def client(self, index: int, key: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.services[index].base_url, headers={"X-API-Key": key}, timeout=120
+        )
+
+    def kill(self, service: RunningService) -> None:
+        """SIGKILL the replica's every process, as when its machine dies (BentoML's workers
+        run in process groups of their own: killing the group of `bentoml serve` would
+        leave them running)."""
+        tree = [psutil.Process(service.process.pid)]
+        tree += tree[0].children(recursive=True)
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.send_signal(signal.SIGKILL)
+        psutil.wait_procs(tree, timeout=10)
+        service.process.wait(timeout=10)
+
+    def holding(self, pid: int) -> RunningService:
+        """The replica whose process tree has `pid` (an HTTP worker running a job)."""
+        for service in self.services:
+            tree = psutil.Process(service.process.pid).children(recursive=True)
+            if pid in {process.pid for process in tree}:
+                return service
+        raise AssertionError(f"no replica runs pid {pid}")
+
+
+@pytest.fixture(scope="module")
+def replicas(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicas]:
+    workdir = tmp_path_factory.mktemp("replicas")
+    server = RedisServer(workdir / "redis", persistent=True)
+    server.start()
+    jobs = {
+        "IOPAINT_REDIS_URL": server.url,
+        "IOPAINT_JOB_LEASE_S": "3",  # a killed replica's job is reclaimed 3 s later
+        "IOPAINT_CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",
+        "IOPAINT_WEBHOOK_RETRY_SCHEDULE": "0.5s,1s,2s",
+    }
+    envs = [(workdir / name, service_env(workdir / name, **jobs)) for name in ("a", "b")]
     services = start_all(envs)
-    try:
-        urls = [service.base_url for service in services]
-        assert_exactly_five_admitted(asyncio.run(burst(urls, key, 50)))
-        stats = [
-            httpx.get(f"{url}/api/v1/stats", headers={"X-API-Key": key}).json() for url in urls
-        ]
-    finally:
-        for service in services:
-            service.stop()
+    yield Replicas(server, services, envs[0][1])
+    for service in services:
+        service.stop()
+    server.stop()
+
+
+def test_two_instances_on_one_redis_share_one_limit_and_one_set_of_stats(
+    replicas: Replicas,
+) -> None:
+    key = create_key(replicas.env, plan="free", name="scale")
+    urls = replicas.urls
+    assert_exactly_five_admitted(asyncio.run(burst(urls, key, 50)))
+    stats = [httpx.get(f"{url}/api/v1/stats", headers={"X-API-Key": key}).json() for url in urls]
     assert stats[0] == stats[1]
     assert (stats[0]["total"], stats[0]["success"], stats[0]["rate_limited"]) == (5, 5, 45)
     assert stats[0]["quota"]["used"] == 5
+
+
+def test_a_job_submitted_to_one_replica_is_fetched_from_the_other(replicas: Replicas) -> None:
+    key = create_key(replicas.env, plan="enterprise", name="jobs", limits=UNLIMITED)
+    secret = create_webhook_secret(replicas.env, key)
+    with (
+        WebhookReceiver() as receiver,
+        replicas.client(0, key) as first,
+        replicas.client(1, key) as second,
+    ):
+        accepted = first.post(JOBS, files=SMALL, data={"callback_url": receiver.url})
+        assert accepted.status_code == 202, accepted.text
+        job_id = accepted.json()["id"]
+        (delivery,) = receiver.wait_for(1, timeout_s=60)
+        event = delivery.verified(secret)
+        assert (event["type"], event["data"]["id"]) == ("job.succeeded", job_id)  # type: ignore[index]
+        result = second.get(f"{JOBS}/{job_id}/result")
+        assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+        assert counted(second, 1)["success"] == 1
+
+
+def test_queued_jobs_survive_a_redis_restart(replicas: Replicas) -> None:
+    key = create_key(replicas.env, plan="enterprise", name="restart", limits=UNLIMITED)
+    with replicas.client(0, key) as client:
+        job_ids = [client.post(JOBS, files=SLOW).json()["id"] for _ in range(8)]
+        waiting = queued_count(replicas.redis.url)
+        assert waiting > 0, "every job started before the restart: nothing was left queued"
+        replicas.redis.kill()  # appendonly, fsync always: what was acknowledged is on disk
+        replicas.redis.start()
+        ended = [finished(client, job_id, timeout_s=180) for job_id in job_ids]
+        assert [job["status"] for job in ended] == ["succeeded"] * len(job_ids)
+        for job_id in job_ids:
+            assert client.get(f"{JOBS}/{job_id}/result").status_code == 200
+        stats = counted(client, len(job_ids))
+        assert stats["success"] == len(job_ids)
+    print(f"redis restart: {waiting} of {len(job_ids)} jobs were queued; all ended, once each")
+
+
+def test_a_replica_killed_mid_job_leaves_it_to_the_other_which_ends_it_once(
+    replicas: Replicas,
+) -> None:
+    key = create_key(replicas.env, plan="enterprise", name="kill", limits=UNLIMITED)
+    secret = create_webhook_secret(replicas.env, key)
+    with WebhookReceiver() as receiver, replicas.client(0, key) as client:
+        job_ids = [
+            client.post(JOBS, files=SLOW, data={"callback_url": receiver.url}).json()["id"]
+            for _ in range(6)  # more than both replicas run at once: some start later
+        ]
+        victim_job, fields = _just_started(replicas, job_ids)
+        victim = replicas.holding(int(fields["worker"].split(":")[1]))
+        survivor = next(service for service in replicas.services if service is not victim)
+        replicas.kill(victim)
+        with httpx.Client(
+            base_url=survivor.base_url, headers={"X-API-Key": key}, timeout=120
+        ) as other:
+            ended = [finished(other, job_id, timeout_s=180) for job_id in job_ids]
+            assert [job["status"] for job in ended] == ["succeeded"] * len(job_ids)
+            reclaimed = next(job for job in ended if job["id"] == victim_job)
+            assert reclaimed["attempts"] >= 2  # the survivor took it over after the lease
+            stats = counted(other, len(job_ids))  # one usage record per job, never two
+            assert stats["success"] == len(job_ids)
+            receiver.wait_for(len(job_ids), timeout_s=60)
+            time.sleep(1)
+    deliveries = receiver.deliveries
+    assert {delivery.headers["webhook-id"] for delivery in deliveries} == {
+        f"msg_{job_id}" for job_id in job_ids
+    }
+    for delivery in deliveries:
+        delivery.verified(secret)
+    print(
+        f"replica killed mid-job: {len(job_ids)} jobs ended once each; the killed one after "
+        f"{reclaimed['attempts']} attempts; {len(deliveries)} webhook deliveries"
+    )
+
+
+def _just_started(replicas: Replicas, job_ids: list[str]) -> tuple[str, dict[str, str]]:
+    """A job seen queued and then running: it has just started, seconds of work ahead."""
+    seen_queued: set[str] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for job_id in job_ids:
+            fields = job_fields(replicas.redis.url, job_id)
+            if fields.get("status") == "queued":
+                seen_queued.add(job_id)
+            elif job_id in seen_queued and fields.get("status") == "running":
+                return job_id, fields
+        time.sleep(0.02)
+    raise AssertionError("no job was seen starting")
 
 
 def test_embedded_store_holds_the_limit_across_two_http_workers(tmp_path: Path) -> None:

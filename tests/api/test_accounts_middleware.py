@@ -19,12 +19,12 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 
 from api.accounts_middleware import AccountsMiddleware
-from api.routing import MissingRoutePolicy, Policy, PolicyRoute
+from api.routing import CHARGED_BY_HANDLER, MissingRoutePolicy, Policy, PolicyRoute
 from auth.accounts import Accounts
 from auth.key_admin import KeyAdmin
 from auth.plans import PLANS
 from auth.store import Store
-from tests.api.tiny_app import BATCH_ROUTE, ROUTE, tiny_app
+from tests.api.tiny_app import BATCH_ROUTE, CHARGED_ROUTE, ROUTE, tiny_app
 
 pytestmark = pytest.mark.anyio
 
@@ -216,3 +216,38 @@ async def test_a_route_without_a_policy_stops_the_service_from_starting(store: S
 def test_a_public_route_cannot_charge() -> None:
     with pytest.raises(ValueError, match="public route"):
         Policy(public=True, cost=1)
+
+
+async def test_a_handler_charged_route_spends_what_its_handler_charges_all_or_nothing(
+    client: httpx.AsyncClient, free_key: str
+) -> None:
+    headers = {"X-API-Key": free_key}
+    looked = await client.post(CHARGED_ROUTE, headers=headers)  # charges nothing
+    assert (looked.status_code, looked.headers["X-RateLimit-Remaining"]) == (202, "5")
+    charged = await client.post(f"{CHARGED_ROUTE}?n=3", headers=headers)
+    # The response carries the decision of the charge, not the look before the handler ran.
+    assert (charged.status_code, charged.headers["X-RateLimit-Remaining"]) == (202, "2")
+    refused = await client.post(f"{CHARGED_ROUTE}?n=3", headers=headers)  # 2 left
+    assert_error(
+        refused, 429, "Rate limit exceeded. Please try again later. Next request allowed in 30 s."
+    )
+    assert refused.headers["X-RateLimit-Remaining"] == "2"
+    assert refused.headers["Retry-After"] in {"29", "30"}
+    stats = (await client.get("/api/v1/stats", headers=headers)).json()
+    # Not counted by the middleware (jobs count when they end); the refusal is a 429.
+    assert (stats["total"], stats["quota"]["used"], stats["rate_limited"]) == (0, 3, 1)
+
+
+async def test_a_handler_charges_once(client: httpx.AsyncClient, free_key: str) -> None:
+    twice = await client.post(f"{CHARGED_ROUTE}?n=1&twice=1", headers={"X-API-Key": free_key})
+    assert twice.status_code == 500  # a programming error, reported as one
+    stats = (await client.get("/api/v1/stats", headers={"X-API-Key": free_key})).json()
+    assert stats["quota"]["used"] == 1
+
+
+def test_a_handler_charged_policy_spends_nothing_up_front_and_counts_nothing() -> None:
+    policy = Policy(cost=CHARGED_BY_HANDLER)
+    assert (policy.charged_by_handler, policy.upfront_cost, policy.counts_usage) == (True, 0, False)
+    assert not Policy(cost=2).charged_by_handler and Policy(cost=2).upfront_cost == 2
+    with pytest.raises(ValueError, match="public route"):
+        Policy(public=True, cost=CHARGED_BY_HANDLER)

@@ -19,7 +19,15 @@ from starlette.routing import Route
 from api.app import WatermarkApi, create_app
 from api.model_client import InProcessModels
 from api.pages import page_routes
-from api.routing import AUTHENTICATED, PUBLIC, MissingRoutePolicy, Policy, PolicyTable, routes_of
+from api.routing import (
+    AUTHENTICATED,
+    CHARGED_BY_HANDLER,
+    PUBLIC,
+    MissingRoutePolicy,
+    Policy,
+    PolicyTable,
+    routes_of,
+)
 from auth.plans import PLANS
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
@@ -211,6 +219,22 @@ def test_every_route_declares_its_policy_beside_its_handler() -> None:
         ("GET", "/api/v1/health"): PUBLIC,
         ("GET", "/api/v1/stats"): AUTHENTICATED,
         ("GET", "/api/v1/openapi.json"): PUBLIC,
+        # Jobs: a submission spends what it queues (N for a batch of N), charged by its
+        # handler once the form is read; jobs are counted when they end, not here.
+        ("POST", "/api/v1/jobs"): Policy(cost=CHARGED_BY_HANDLER, counted=False),
+        ("POST", "/api/v1/batch"): Policy(cost=CHARGED_BY_HANDLER, counted=False),
+        ("GET", "/api/v1/jobs/{job_id}"): AUTHENTICATED,
+        ("GET", "/api/v1/jobs/{job_id}/result"): AUTHENTICATED,
+        ("POST", "/api/v1/jobs/{job_id}/cancel"): AUTHENTICATED,
+        ("DELETE", "/api/v1/jobs/{job_id}"): AUTHENTICATED,
+        ("GET", "/api/v1/batch/{batch_id}"): AUTHENTICATED,
+        ("GET", "/api/v1/batch/{batch_id}/result"): AUTHENTICATED,
+        # The playground and the docs pages (api/pages.py).
+        ("GET", "/"): PUBLIC,
+        ("GET", "/docs"): PUBLIC,
+        ("GET", "/docs/{file}"): PUBLIC,
+        ("GET", "/playground"): PUBLIC,
+        ("GET", "/playground/{file}"): PUBLIC,
     }
 
 

@@ -6,14 +6,16 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from api.accounts_middleware import PROCESSING_SECONDS, AccountsMiddleware
-from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyRoute
+from api.accounts_middleware import CHARGE, PROCESSING_SECONDS, AccountsMiddleware
+from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, PUBLIC, Policy, PolicyRoute
 from auth.accounts import Accounts
 from errors import ServiceError, error_response
 
 ROUTE = "/api/v1/remove-watermark"
 BATCH_ROUTE = "/api/v1/tiny-batch"
 BATCH_COST = 3
+CHARGED_ROUTE = "/api/v1/tiny-jobs"
+"""Charged by its handler: `?n=N` spends N once the "body" is read; `?twice=1` tries again."""
 
 
 def tiny_app(accounts: Accounts) -> AccountsMiddleware:
@@ -24,6 +26,14 @@ def tiny_app(accounts: Accounts) -> AccountsMiddleware:
         if status == 200:
             setattr(request.state, PROCESSING_SECONDS, 0.25)
         return Response(b"png", status_code=status)
+
+    async def charged(request: Request) -> Response:
+        cost = int(request.query_params.get("n", "0"))
+        if cost:
+            await getattr(request.state, CHARGE)(cost)
+        if "twice" in request.query_params:
+            await getattr(request.state, CHARGE)(cost)
+        return Response(b"queued", status_code=202)
 
     async def stats(request: Request) -> JSONResponse:
         return JSONResponse(await accounts.stats(request.state.account))
@@ -41,6 +51,12 @@ def tiny_app(accounts: Accounts) -> AccountsMiddleware:
     routes = [
         PolicyRoute(ROUTE, remove_watermark, method="POST", policy=Policy(cost=1)),
         PolicyRoute(BATCH_ROUTE, remove_watermark, method="POST", policy=Policy(cost=BATCH_COST)),
+        PolicyRoute(
+            CHARGED_ROUTE,
+            charged,
+            method="POST",
+            policy=Policy(cost=CHARGED_BY_HANDLER, counted=False),
+        ),
         PolicyRoute("/api/v1/stats", stats, method="GET", policy=AUTHENTICATED),
         PolicyRoute("/api/v1/health", public, method="GET", policy=PUBLIC),
         PolicyRoute("/api/v1/openapi.json", public, method="GET", policy=PUBLIC),

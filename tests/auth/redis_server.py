@@ -68,6 +68,13 @@ class RedisServer:
                 self.process.wait(timeout=10)
         self.process = None
 
+    def kill(self) -> None:
+        """SIGKILL, as a crash: only what the append-only file holds survives."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
     def flush(self) -> None:
         self._command(b"FLUSHALL\r\n", expect=b"+OK")
 

@@ -12,6 +12,7 @@ from auth.accounts import INVALID_KEY, MISSING_KEY, Accounts
 from auth.key_admin import KeyAdmin
 from auth.keys import _checksum, generate_key
 from auth.plans import PLANS, enterprise_plan
+from auth.records import Account
 from auth.sqlite_store import SqliteStore
 from auth.store import Store, StoreUnavailable
 from errors import BadRequest, ServiceUnavailable, TooManyRequests, Unauthorized
@@ -251,6 +252,34 @@ async def test_a_write_whose_answer_was_lost_is_not_counted_twice(
     await accounts.record(account, succeeded=True, processing_seconds=1.0)
     stats = await accounts.stats(account)
     assert (stats["total"], stats["success"], stats["total_processing_time"]) == (2, 2, 2.0)
+
+
+async def test_an_outcome_recorded_under_its_receipt_counts_once(
+    clocked_store: SqliteStore, clock: FakeClock
+) -> None:
+    admin = KeyAdmin(clocked_store, clock=clock)
+    accounts = Accounts(clocked_store, clock=clock)
+    account = await accounts.authenticate((await admin.create(name="a", plan=FREE)).key)
+    for _ in range(3):  # a job's end, recorded again by another worker after a crash
+        stored = await accounts.record(
+            account, succeeded=True, processing_seconds=2.0, receipt="job:job_1"
+        )
+        assert stored
+    await accounts.record(account, succeeded=False, processing_seconds=0.0, receipt="job:job_2")
+    stats = await accounts.stats(account)
+    assert (stats["total"], stats["success"], stats["failed"]) == (2, 1, 1)
+    assert stats["total_processing_time"] == 2.0
+
+
+async def test_record_says_when_usage_is_only_buffered() -> None:
+    accounts = Accounts(UnreachableStore())  # type: ignore[arg-type]
+    account = Account("key_x", "sk_live_AbCd1234", "x", FREE)
+    assert not await accounts.record(
+        account, succeeded=True, processing_seconds=1.0, receipt="job:job_1"
+    )
+    assert accounts.fallback.has_buffered_usage
+    with pytest.raises(StoreUnavailable):
+        await accounts.webhook_secrets("key_x")
 
 
 async def test_a_request_costing_more_than_the_burst_is_400_not_a_429_forever(

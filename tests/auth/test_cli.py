@@ -84,6 +84,23 @@ def test_revoke_rotate_and_set_plan(keys: None) -> None:
     assert runner.invoke(keys_app, ["rotate", prefix, "--grace", "soon"]).exit_code == 2
 
 
+def test_webhook_secrets_are_created_rotated_and_shown(keys: None) -> None:
+    prefix = str(create("--plan", "basic", "--name", "acme")["prefix"])
+    created = json.loads(run("webhook-secret", "create", prefix, "--json"))
+    assert len(created) == 1 and created[0]["secret"].startswith("whsec_")
+    again = runner.invoke(keys_app, ["webhook-secret", "create", prefix])
+    assert again.exit_code == 1 and "rotate" in again.output
+    rotated = json.loads(run("webhook-secret", "rotate", prefix, "--grace", "2h", "--json"))
+    assert [entry["secret"] for entry in rotated][1] == created[0]["secret"]
+    assert rotated[0]["expires_at"] is None and rotated[1]["expires_at"] is not None
+    shown = run("webhook-secret", "show", prefix)
+    assert rotated[0]["secret"] in shown and "stops signing at" in shown
+    other = str(create("--plan", "free", "--name", "other")["prefix"])
+    assert "has no webhook secret" in run("webhook-secret", "show", other)
+    refused = runner.invoke(keys_app, ["webhook-secret", "rotate", other])
+    assert refused.exit_code == 1 and "create one first" in refused.output
+
+
 def test_every_command_says_which_store_it_used(keys: None, store_kind: str) -> None:
     result = runner.invoke(keys_app, ["list"])
     assert result.exit_code == 0, result.output

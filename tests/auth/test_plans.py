@@ -16,14 +16,15 @@ def _unix(*parts: int) -> int:
 
 def test_the_documented_plans() -> None:
     table = {
-        name: (plan.rate_per_minute, plan.burst, plan.quota, plan.quota_period)
+        name: (plan.rate_per_minute, plan.burst, plan.quota, plan.quota_period, plan.max_batch)
         for name, plan in PLANS.items()
     }
     assert table == {
-        "free": (2, 5, 10, "day"),
-        "basic": (10, 20, 3000, "month"),
-        "pro": (30, 60, 20000, "month"),
+        "free": (2, 5, 10, "day", 5),
+        "basic": (10, 20, 3000, "month", 20),
+        "pro": (30, 60, 20000, "month", 50),
     }
+    assert enterprise_plan(rate_per_minute=600, burst=500, quota=10**6).max_batch == 100
 
 
 def test_enterprise_limits_come_with_the_key() -> None:

@@ -268,6 +268,33 @@ async def test_quota_spent_blind_is_charged_to_the_current_period(store: Store) 
     assert (await store.limit("k", QUOTA_OF_TEN, cost=0)).quota.used == 4
 
 
+# --- webhook secrets ----------------------------------------------------------------------------
+
+
+async def test_webhook_secrets_are_kept_per_key_and_rotate_with_an_overlap(
+    admin: KeyAdmin, store: Store
+) -> None:
+    acme = await admin.create(name="acme", plan=FREE)
+    other = await admin.create(name="other", plan=FREE)
+    assert await store.webhook_secrets(acme.record.key_id) == []
+    first = await admin.create_webhook_secret(acme.prefix)
+    assert first.value.startswith("whsec_") and first.expires_at is None
+    with pytest.raises(KeyAdminError, match="rotate"):
+        await admin.create_webhook_secret(acme.prefix)
+    assert await store.webhook_secrets(other.record.key_id) == []
+    second = await admin.rotate_webhook_secret(acme.prefix, grace_seconds=3600)
+    live = await store.webhook_secrets(acme.record.key_id)
+    assert [secret.value for secret in live] == [second.value, first.value]  # newest first
+    assert live[1].expires_at == pytest.approx(time.time() + 3600, abs=5)
+    assert live[0].expires_at is None
+    third = await admin.rotate_webhook_secret(acme.prefix, grace_seconds=0)
+    assert [secret.value for secret in await store.webhook_secrets(acme.record.key_id)] == [
+        third.value
+    ]
+    with pytest.raises(KeyAdminError, match="create one first"):
+        await admin.rotate_webhook_secret(other.prefix, grace_seconds=60)
+
+
 # --- the SQLite file across processes ----------------------------------------------------------
 
 WORKER = """

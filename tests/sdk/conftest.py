@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from iopaint_sdk import IOPaintClient
 
@@ -33,26 +32,3 @@ def samples(tmp_path: Path) -> Path:
         marked = text_on_photo(WIDTH * 3, HEIGHT * 3, f"PHOTO {index} STOCK")
         (tmp_path / name).write_bytes(encode(marked.resize((WIDTH, HEIGHT)), "JPEG"))
     return tmp_path
-
-
-def route_served(service: RunningService, api_key: str, path: str) -> bool:
-    """Whether the service has `path` at all: a GET answers 404 "No route ..." when not.
-
-    A GET spends nothing: on a POST-only route it is a 405, on a missing one a 404.
-    """
-    response = httpx.get(service.base_url + path, headers={"X-API-Key": api_key}, timeout=30)
-    if response.status_code != 404:
-        return True
-    return not str(response.json().get("detail", "")).startswith("No route")
-
-
-NOT_SERVED = "{path} is not served by this build (404 No route); covered by MockTransport tests"
-
-
-@pytest.fixture
-def require_route(service: RunningService, api_key: str):  # type: ignore[no-untyped-def]
-    def check(path: str) -> None:
-        if not route_served(service, api_key, path):
-            pytest.skip(NOT_SERVED.format(path=path))
-
-    return check

@@ -15,7 +15,6 @@ import pytest
 from tests.server import PROJECT_ROOT, RunningService
 
 FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.DOTALL | re.MULTILINE)
-REQUIRES = re.compile(r"<!--\s*requires:\s*([\w-]+)\s*-->\s*$")
 REFERENCE_DOC = "shared/reference/RESTFUL_API_DOCUMENTATION.md"
 
 
@@ -24,7 +23,6 @@ class Sample:
     language: str
     code: str
     line: int  # 1-based line of the opening fence
-    requires: str | None  # from a `<!-- requires: NAME -->` line right above the fence
 
 
 def samples(text: str, language: str) -> list[Sample]:
@@ -32,14 +30,11 @@ def samples(text: str, language: str) -> list[Sample]:
     for match in FENCE.finditer(text):
         if match.group(1) != language:
             continue
-        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        requirement = REQUIRES.search(before)
         found.append(
             Sample(
                 language=language,
                 code=match.group(2),
                 line=text.count("\n", 0, match.start()) + 1,
-                requires=requirement.group(1) if requirement else None,
             )
         )
     return found

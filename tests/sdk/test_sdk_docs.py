@@ -17,9 +17,7 @@ import pytest
 from tests.images import decode
 from tests.sdk.conftest import (
     HEIGHT,
-    NOT_SERVED,
     WIDTH,
-    route_served,
 )
 from tests.sdk.docs import (
     Sample,
@@ -39,17 +37,6 @@ JS_README = PROJECT_ROOT / "clients" / "js" / "README.md"
 DOC_IMPORT = "from iopaint import IOPaintClient"
 SDK_IMPORT = "from iopaint_sdk import IOPaintClient"
 DOC_KEY_PLACEHOLDER = '"your_api_key"'
-ROUTES = {"detect": "/api/v1/detect", "jobs": "/api/v1/jobs", "batch": "/api/v1/batch"}
-
-
-def check_requirement(sample: Sample, service: RunningService, api_key: str) -> None:
-    if sample.requires is None:
-        return
-    if sample.requires in ROUTES:
-        if not route_served(service, api_key, ROUTES[sample.requires]):
-            pytest.skip(NOT_SERVED.format(path=ROUTES[sample.requires]))
-    else:
-        pytest.fail(f"unknown requirement {sample.requires!r} at line {sample.line}")
 
 
 def assert_png(path: Path) -> None:
@@ -71,7 +58,6 @@ def test_the_python_readme_has_samples() -> None:
 def test_python_readme_sample(
     sample: Sample, service: RunningService, api_key: str, samples: Path
 ) -> None:
-    check_requirement(sample, service, api_key)
     run_python(sample.code, samples, sdk_env(service, api_key))
 
 
@@ -131,7 +117,6 @@ def test_the_js_readme_has_samples() -> None:
 def test_js_readme_sample(
     sample: Sample, service: RunningService, api_key: str, samples: Path
 ) -> None:
-    check_requirement(sample, service, api_key)
     module = "import " in sample.code and "require(" not in sample.code
     run_node(sample.code, samples, sdk_env(service, api_key), module=module)
 

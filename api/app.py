@@ -23,9 +23,10 @@ from api.accounts_middleware import PROCESSING_SECONDS
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.output_format import choose_output_format
 from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
-from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
+from api.uploads import IMAGE_ONLY, REMOVAL_FIELDS, Upload, read_upload
 from errors import NotFound, ServiceError, ServiceUnavailable, error_response
 from runners.model_info import ModelInfo
 from settings import Settings
@@ -57,21 +58,25 @@ class WatermarkApi:
     @route("POST", "/api/v1/remove-watermark", Policy(cost=1))
     async def remove_watermark(self, request: Request) -> Response:
         async def work(upload: Upload) -> Response:
-            removal = await self.remover.remove(upload.image, upload.mask)
+            output = choose_output_format(request.headers.get("accept"), upload.output_format)
+            removal = await self.remover.remove(upload.image, upload.mask, output=output)
             logger.info(
-                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %.3fs",
+                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %s %.3fs",
                 request_id_of(request.scope),
                 removal.width,
                 removal.height,
                 100.0 * removal.mask_share,
                 removal.mask_source,
                 removal.model,
+                output,
                 removal.processing_seconds,
             )
             setattr(request.state, PROCESSING_SECONDS, removal.processing_seconds)
-            return Response(removal.png, media_type=PNG, headers=removal.headers())
+            return Response(
+                removal.content, media_type=removal.media_type, headers=removal.headers()
+            )
 
-        return await self._bounded(request, IMAGE_AND_MASK, work)
+        return await self._bounded(request, REMOVAL_FIELDS, work)
 
     @route("POST", "/api/v1/detect", Policy(cost=1))
     async def detect(self, request: Request) -> Response:

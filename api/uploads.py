@@ -24,6 +24,8 @@ from errors import BadRequest, PayloadTooLarge, RequestTimeout, UnsupportedMedia
 MEGABYTE = 1024 * 1024
 IMAGE_AND_MASK = ("image", "mask")
 IMAGE_ONLY = ("image",)
+REMOVAL_FIELDS = (*IMAGE_AND_MASK, "format")
+"""remove-watermark: the image, its mask, and the result's format (`api.output_format`)."""
 _PART_HEADER_LIMIT = 16 * 1024
 _ENVELOPE_ALLOWANCE = MEGABYTE
 """Room for multipart boundaries and headers on top of the two files."""
@@ -33,6 +35,8 @@ _ENVELOPE_ALLOWANCE = MEGABYTE
 class Upload:
     image: bytes
     mask: bytes | None
+    output_format: str | None = None
+    """The `format` text field, when the form has one."""
 
 
 @dataclass
@@ -162,7 +166,12 @@ async def read_upload(
         raise BadRequest("Malformed multipart body: the closing boundary is missing")
     if "image" not in collector.parts:
         raise BadRequest("Missing required form field 'image'")
-    return Upload(image=collector.parts["image"], mask=collector.parts.get("mask"))
+    output_format = collector.parts.get("format")
+    return Upload(
+        image=collector.parts["image"],
+        mask=collector.parts.get("mask"),
+        output_format=None if output_format is None else output_format.decode("utf-8", "replace"),
+    )
 
 
 def _described(fields: tuple[str, ...]) -> str:

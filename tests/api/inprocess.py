@@ -1,4 +1,5 @@
-"""The service in this process: the real app and middleware stack, the real OpenCV inpainter.
+"""The service in this process: the real app and middleware stack, the real OpenCV inpainter
+(or another one a test gives).
 
 What `service.py` runs, minus BentoML: `create_app` with an `InProcessModels` client inside
 `api.stack.middleware_stack`, on an embedded accounts store in a temporary folder. A sync
@@ -27,6 +28,7 @@ from auth.accounts import Accounts
 from auth.key_admin import KeyAdmin
 from auth.plans import Plan, enterprise_plan
 from auth.sqlite_store import SqliteStore
+from runners.inpainter import Inpainter
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
 
@@ -72,7 +74,7 @@ class InProcessService:
 
 @contextmanager
 def running_in_process(
-    data_dir: Path, settings: Settings | None = None
+    data_dir: Path, settings: Settings | None = None, inpainter: Inpainter | None = None
 ) -> Iterator[InProcessService]:
     settings = settings or Settings(data_dir=data_dir, model="opencv")
     with start_blocking_portal() as portal:
@@ -80,7 +82,8 @@ def running_in_process(
         accounts = Accounts(store)
         admin = KeyAdmin(store)
         created = portal.call(lambda: admin.create(name="in-process", plan=UNLIMITED_PLAN))
-        app = create_app(InProcessModels(OpenCVInpainter()), accounts=accounts, settings=settings)
+        models = InProcessModels(inpainter or OpenCVInpainter())
+        app = create_app(models, accounts=accounts, settings=settings)
         stack = wrap(app, middleware_stack(accounts, app.routes))
         transport = PortalTransport(
             portal, httpx.ASGITransport(app=stack, raise_app_exceptions=False)

@@ -74,6 +74,27 @@ class LamaInpainter:
             # batch: the GPU.
             stack_same_size = device != "cpu"
         self._stack_same_size = stack_same_size
+        self._compiled = False
+
+    def compile(self, warm_up_sizes: Sequence[tuple[int, int]]) -> None:
+        """Replace the network by its `torch.compile` graph for every size (dynamic shapes),
+        compiled now by running it at `warm_up_sizes` ((height, width)).
+
+        Afterwards no request compiles: a size the compiled graphs do not cover (a guard
+        they specialised on fails) runs the eager network instead.
+        """
+        eager = self.network
+        self.network = torch.compile(eager, dynamic=True)
+        self._compiled = True
+        try:
+            for height, width in warm_up_sizes:
+                image = np.zeros((height, width, 3), np.uint8)
+                mask = np.zeros((height, width), np.uint8)
+                mask[height // 4 : height // 2, width // 4 : width // 2] = 255
+                self._forward([image], [mask], compiling=True)
+        except BaseException:
+            self.network, self._compiled = eager, False
+            raise
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.inpaint_batch([image], [mask])[0]
@@ -95,8 +116,10 @@ class LamaInpainter:
             results.update(zip(indices, outputs, strict=True))
         return [results[index] for index in range(len(images))]
 
-    def _forward(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-        """One network call for same-padded-size requests."""
+    def _forward(
+        self, images: list[np.ndarray], masks: list[np.ndarray], *, compiling: bool = False
+    ) -> list[np.ndarray]:
+        """One network call for same-padded-size requests (`compiling`: the warm-up's)."""
         image_batch = np.stack([pad_to_multiple(image) for image in images])
         mask_batch = np.stack([pad_to_multiple(mask > 0) for mask in masks])
         with torch.inference_mode():
@@ -111,7 +134,7 @@ class LamaInpainter:
             if self._memory_format is torch.channels_last:
                 image_tensor = image_tensor.contiguous(memory_format=torch.channels_last)
                 mask_tensor = mask_tensor.contiguous(memory_format=torch.channels_last)
-            with self._autocast():
+            with self._autocast(), self._compile_stance(compiling):
                 output = self.network(image_tensor, mask_tensor)
             pixels = output.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8)
             pixels = pixels.permute(0, 2, 3, 1).cpu().numpy()
@@ -119,6 +142,11 @@ class LamaInpainter:
             np.ascontiguousarray(pixels[i, : image.shape[0], : image.shape[1]])
             for i, image in enumerate(images)
         ]
+
+    def _compile_stance(self, compiling: bool) -> contextlib.AbstractContextManager[object]:
+        if not self._compiled:
+            return contextlib.nullcontext()
+        return torch.compiler.set_stance("default" if compiling else "eager_on_recompile")
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         if not self.precision.reduced:

@@ -15,6 +15,7 @@ In order, once, as the runner starts:
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 import torch
@@ -26,7 +27,7 @@ from runners.lama.configs import LamaConfig
 from runners.lama.inpainter import LamaInpainter
 from runners.lama.network import InpaintingNetwork
 from runners.lama.weights import native_network_from_torchscript
-from runners.parity import ParityReport, check_parity, compare, parity_inputs
+from runners.parity import PARITY_SIZE, ParityReport, check_parity, compare, parity_inputs
 from settings import CompileChoice
 
 logger = logging.getLogger(__name__)
@@ -129,10 +130,21 @@ def prepare_inpainter(
     return served
 
 
+COMPILE_WARM_UP_SIZES = ((PARITY_SIZE[0], PARITY_SIZE[1]), (512, 512), (776, 520))
+"""(height, width) compiled at start-up: the second and third differ in every side, so the
+graph's sizes are symbols rather than the first input's."""
+
+
 def _compile(served: LamaInpainter, choice: NetworkChoice, mode: CompileChoice) -> str:
     if choice.runtime != "native":
         logger.warning("IOPAINT_COMPILE=%s ignored: TorchScript weights are already a graph", mode)
         return f"off (IOPAINT_COMPILE={mode} needs the native network)"
-    from runners.lama.compiled import compile_inpainter
-
-    return compile_inpainter(served, mode)
+    started = time.perf_counter()
+    try:
+        served.compile(COMPILE_WARM_UP_SIZES)
+    except Exception as exc:  # a missing C++ compiler, an unsupported op: serve eager instead
+        logger.warning("torch.compile failed, serving the eager network: %s", exc)
+        return f"off (compile failed: {type(exc).__name__}: {str(exc)[:160]})"
+    elapsed = time.perf_counter() - started
+    logger.info("LaMa compiled (%s) in %.0f s", mode, elapsed)
+    return f"{mode} (compiled at start-up in {elapsed:.0f} s)"

@@ -167,8 +167,10 @@ def forward_rows(
     return rows
 
 
-PrecisionRow = tuple[str, int, str, float, float, int | None, float | None, str]
-"""input, threads, variant, median s, best s, max levels off fp32, share over one level, note."""
+PrecisionRow = tuple[str, int, str, float, float, float, int | None, float | None, str]
+"""input, threads, variant, median s, best s, median CPU s, max levels off fp32, share over
+one level, note. CPU seconds (all threads of this process) are the work done: on a shared
+machine they move far less with other people's load than the wall time does."""
 
 
 def precision_section(
@@ -184,7 +186,7 @@ def precision_section(
     next to today's TorchScript path, per size and thread count; variants interleaved."""
     rows: list[PrecisionRow] = []
     print(
-        f"\n{'input':>10} {'thr':>3}  {'variant':<34} {'median':>9} {'best':>9} "
+        f"\n{'input':>10} {'thr':>3}  {'variant':<38} {'median':>9} {'best':>9} {'CPU':>9} "
         f"{'max Δ':>6} {'>1 level':>9}  note"
     )
     traced = _traced(network)
@@ -208,10 +210,14 @@ def precision_section(
                 variants["torch.compile fp32"] = compiled
             outputs = {name: inpainter.inpaint(image, mask) for name, inpainter in variants.items()}
             times: dict[str, list[float]] = {name: [] for name in variants}
+            cpu: dict[str, list[float]] = {name: [] for name in variants}
             load_before = _load()
             for _ in range(runs):
                 for name, inpainter in variants.items():
-                    times[name] += _time(lambda i=inpainter, x=image, m=mask: i.inpaint(x, m), 1)
+                    wall, work = time.perf_counter(), time.process_time()
+                    inpainter.inpaint(image, mask)
+                    times[name].append(time.perf_counter() - wall)
+                    cpu[name].append(time.process_time() - work)
             reference = next(iter(outputs.values()))
             for name in variants:
                 levels, share = compare(reference, outputs[name], mask)
@@ -221,6 +227,7 @@ def precision_section(
                     name,
                     statistics.median(times[name]),
                     min(times[name]),
+                    statistics.median(cpu[name]),
                     levels,
                     share,
                     notes.get(name, f"load {load_before} -> {_load()}"),
@@ -239,9 +246,12 @@ def _traced(network: InpaintingNetwork) -> torch.jit.ScriptModule:
 
 
 def _format_precision(row: PrecisionRow) -> str:
-    size, threads, name, median, best, levels, share, note = row
+    size, threads, name, median, best, cpu, levels, share, note = row
     parity = f"{levels:>6} {100 * share:8.3f}%" if levels is not None and share is not None else ""
-    return f"{size:>10} {threads:>3}  {name:<34} {median:8.2f}s {best:8.2f}s {parity}  {note}"
+    return (
+        f"{size:>10} {threads:>3}  {name:<38} {median:8.2f}s {best:8.2f}s {cpu:8.2f}s "
+        f"{parity}  {note}"
+    )
 
 
 def machine_description() -> str:

@@ -131,8 +131,10 @@ def prepare_inpainter(
 
 
 COMPILE_WARM_UP_SIZES = ((PARITY_SIZE[0], PARITY_SIZE[1]), (512, 512), (776, 520))
-"""(height, width) compiled at start-up: the second and third differ in every side, so the
-graph's sizes are symbols rather than the first input's."""
+"""(height, width) run at start-up. The first is not square: from a square first input the
+graph would assume height == width (dynamo's "duck sizing") and every other request would
+need a graph of its own. The others check that the graph holds for new sizes; a size that
+still needs one (very small images cross guards on tensor sizes) runs eagerly."""
 
 
 def _compile(served: LamaInpainter, choice: NetworkChoice, mode: CompileChoice) -> str:

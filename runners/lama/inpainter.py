@@ -51,8 +51,8 @@ class LamaInpainter:
         compute: ComputeReport | None = None,
     ) -> None:
         if precision.reduced and not isinstance(network, InpaintingNetwork):
-            # TorchScript applies autocast through its own prototype pass, which ignored
-            # the requested dtype when measured (docs/models.md, "Precision").
+            # Autocast reaches a traced graph only through TorchScript's prototype pass,
+            # which caches its graph without the dtype (docs/models.md, "Precision").
             raise ValueError(f"{precision} needs the native network; TorchScript runs in fp32")
         self.device = device
         self.precision = precision

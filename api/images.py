@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import warnings
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,12 +20,11 @@ ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "
 """Pillow format name -> the name we report. MPO is how Pillow names multi-picture JPEGs
 (many phone photos); their first picture is the photo itself."""
 
-# zlib's fastest level with its run-length strategy: encoding is a large share of a big
-# image's request, and after PNG's row filters the image data has runs rather than repeated
-# strings, so this is both faster and smaller than level 1's default strategy, itself far
-# faster than level 6 for files a little larger (docs/testing.md, "Measured choices").
+# zlib's fastest level: encoding is a large share of a big image's request, and the files
+# grow only a little over the default level. No faster setting keeps every file within 10 %
+# of this one's size: zlib's run-length strategy is faster and mostly smaller, but larger
+# by more than that on JPEG-decoded noise (docs/testing.md, "Measured choices").
 PNG_COMPRESS_LEVEL = 1
-PNG_COMPRESS_TYPE = zlib.Z_RLE
 # libwebp's method 2 of 0-6: the default 4 spends about three times as long for files no
 # more than a few percent smaller (docs/testing.md, "Measured choices").
 WEBP_METHOD = 2
@@ -94,13 +92,7 @@ def encode_result(
 
 def encode_png(rgb: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None) -> bytes:
     """The response body: RGB, or RGBA when the upload had an alpha channel."""
-    return _save(
-        _picture(rgb, alpha),
-        "PNG",
-        icc_profile,
-        compress_level=PNG_COMPRESS_LEVEL,
-        compress_type=PNG_COMPRESS_TYPE,
-    )
+    return _save(_picture(rgb, alpha), "PNG", icc_profile, compress_level=PNG_COMPRESS_LEVEL)
 
 
 def encode_webp(
@@ -132,9 +124,7 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     """A ``(H, W)`` uint8 mask as an 8-bit gray PNG (white = remove), ready to be sent back
     as the `mask` of a remove-watermark request."""
     buffer = io.BytesIO()
-    Image.fromarray(mask, mode="L").save(
-        buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL, compress_type=PNG_COMPRESS_TYPE
-    )
+    Image.fromarray(mask, mode="L").save(buffer, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
     return buffer.getvalue()
 
 

@@ -10,7 +10,8 @@ machine's load hits them alike. `service` rows are what the API sends (`api/imag
 `png ...` rows are the PNG settings measured for the choice of `encode_png` (the size
 column is against today's setting, Pillow's zlib level 1). Defaults to the reference
 sample photo beside the repository and a synthetic noisy gradient (`tests/images.py`),
-which compresses far worse than a photo.
+which compresses far worse than a photo, raw and after a JPEG round trip (what the
+service benchmark's uploads become).
 """
 
 from __future__ import annotations
@@ -102,7 +103,12 @@ def inputs(paths: list[Path], width: int, height: int) -> dict[str, np.ndarray]:
         picture = Image.open(path).convert("RGB")
         resized = picture.resize((width, height), Image.Resampling.LANCZOS)
         chosen[path.name] = np.asarray(resized)
-    chosen["synthetic noisy gradient"] = photo(width, height, seed=7)
+    synthetic = photo(width, height, seed=7)
+    chosen["synthetic noisy gradient"] = synthetic
+    # As the service benchmark's uploads reach the model: JPEG q90, decoded.
+    buffer = io.BytesIO()
+    Image.fromarray(synthetic).save(buffer, format="JPEG", quality=90)
+    chosen["same, JPEG q90 decoded"] = np.asarray(Image.open(buffer).convert("RGB"))
     return chosen
 
 

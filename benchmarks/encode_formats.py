@@ -7,8 +7,8 @@
 Each photo is resized (Lanczos) to the size, as a model's output would be, and encoded by
 every variant; runs interleave the variants (A B C, A B C, ...) so that a change in the
 machine's load hits them alike. `service` rows are what the API sends (`api/images.py`);
-`png ...` rows are the PNG settings measured for the choice of `encode_png` (the size
-column is against today's setting, Pillow's zlib level 1). Defaults to the reference
+`png ...` and `webp ...` rows are the settings measured for the choices in `api/images.py`
+(the size column is against PNG's setting before them, Pillow's zlib level 1). Defaults to the reference
 sample photo beside the repository and a synthetic noisy gradient (`tests/images.py`),
 which compresses far worse than a photo, raw and after a JPEG round trip (what the
 service benchmark's uploads become).
@@ -58,6 +58,18 @@ def service_encoders(settings: Settings) -> dict[str, Encoder]:
         f"service webp q{settings.webp_quality}": encoder(OutputFormat.WEBP),
         f"service jpeg q{settings.jpeg_quality}": encoder(OutputFormat.JPEG),
     }
+
+
+def webp_alternatives(quality: int) -> dict[str, Encoder]:
+    def pillow(method: int) -> Encoder:
+        def encode(rgb: np.ndarray) -> bytes:
+            buffer = io.BytesIO()
+            Image.fromarray(rgb).save(buffer, format="WEBP", quality=quality, method=method)
+            return buffer.getvalue()
+
+        return encode
+
+    return {f"webp q{quality} method {method}": pillow(method) for method in (0, 2, 4)}
 
 
 def png_alternatives() -> dict[str, Encoder]:
@@ -126,7 +138,7 @@ def main() -> None:
     runs = 1 if args.quick else args.runs
     encoders = service_encoders(Settings())
     if not args.quick:
-        encoders |= png_alternatives()
+        encoders |= png_alternatives() | webp_alternatives(Settings().webp_quality)
     print(f"{width}x{height}, runs={runs}, load average before: {_load()}")
     print(f"{'image':<26} {'variant':<36} {'median s':>9} {'best s':>8} {'MB':>8} {'size':>7}")
     for label, rgb in inputs(paths, width, height).items():

@@ -8,10 +8,10 @@ Each photo is resized (Lanczos) to the size, as a model's output would be, and e
 every variant; runs interleave the variants (A B C, A B C, ...) so that a change in the
 machine's load hits them alike. `service` rows are what the API sends (`api/images.py`);
 `png ...` and `webp ...` rows are the settings measured for the choices in `api/images.py`
-(the size column is against PNG's setting before them, Pillow's zlib level 1). Defaults to the reference
-sample photo beside the repository and a synthetic noisy gradient (`tests/images.py`),
-which compresses far worse than a photo, raw and after a JPEG round trip (what the
-service benchmark's uploads become).
+(the size column is against PNG's setting before them, Pillow's zlib level 1). Defaults
+to the reference sample photo beside the repository and a synthetic noisy gradient
+(`tests/images.py`), which compresses far worse than a photo, raw and after a JPEG round
+trip (what the service benchmark's uploads become).
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ different computation is tens of levels off."""
 class NetworkChoice:
     network: nn.Module
     runtime: str
-    """``native`` or ``torchscript``."""
+    """``native``, ``torchscript`` (a traced file run as it is), or ``module`` (anything
+    else, tests' wrappers)."""
     note: str | None = None
     """Why a TorchScript file stayed traced."""
 
@@ -52,7 +53,7 @@ def choose_network(loaded: nn.Module, config: LamaConfig, device: str) -> Networ
     if isinstance(loaded, InpaintingNetwork):
         return NetworkChoice(loaded, "native")
     if not isinstance(loaded, torch.jit.ScriptModule):
-        return NetworkChoice(loaded, "torchscript")
+        return NetworkChoice(loaded, "module", "not a LaMa network or TorchScript file")
     native = native_network_from_torchscript(loaded, config)
     if native is None:
         note = f"its tensors do not fit the {config.name} architecture"
@@ -105,8 +106,11 @@ def prepare_inpainter(
     served = LamaInpainter(choice.network, device=compute.device)
     parity: dict[str, object] | None = None
     fallback = None
-    if plan.precision.reduced and choice.runtime == "torchscript":
-        fallback = f"{plan.precision} needs the native network, and TorchScript {choice.note}"
+    if plan.precision.reduced and choice.runtime != "native":
+        fallback = (
+            f"{plan.precision} needs the native network; the TorchScript file stays traced: "
+            f"{choice.note}"
+        )
         logger.warning("Serving fp32, not %s: %s", plan.precision, fallback)
     elif plan.precision.reduced:
         candidate = LamaInpainter(choice.network, device=compute.device, precision=plan.precision)

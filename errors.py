@@ -14,6 +14,7 @@ Exception tree (each class carries its HTTP status)::
     ├── BadRequest (400)
     ├── Unauthorized (401)
     ├── NotFound (404)
+    ├── NotAcceptable (406)
     ├── RequestTimeout (408)
     ├── Conflict (409)
     ├── Gone (410)
@@ -57,6 +58,12 @@ class Unauthorized(ServiceError):
 
 class NotFound(ServiceError):
     status_code = 404
+
+
+class NotAcceptable(ServiceError):
+    """The client's `Accept` refuses every format the answer can be sent in."""
+
+    status_code = 406
 
 
 class RequestTimeout(ServiceError):

@@ -33,6 +33,8 @@ ModelChoice = Literal["auto", "lama", "opencv"]
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 HdStrategyChoice = Literal["auto", "original", "crop", "resize"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+PrecisionChoice = Literal["auto", "fp32", "bf16", "fp16"]
+CompileChoice = Literal["off", "dynamic"]
 
 
 def default_data_dir() -> Path:
@@ -110,7 +112,12 @@ class Settings(BaseSettings):
         description="md5 the downloaded file must have; a mismatch deletes it.",
     )
     device: DeviceChoice = Field("auto", description="`auto`: CUDA when available, else CPU.")
-    cpu_threads: int | None = Field(None, gt=0, description="torch CPU threads (default: cores).")
+    cpu_threads: int | None = Field(
+        None,
+        gt=0,
+        description="torch CPU threads (default: the cores this process may use, CPU quota "
+        "included).",
+    )
     hd_strategy: HdStrategyChoice = Field(
         "auto", description="How large images are inpainted: original, crop or resize."
     )
@@ -118,6 +125,25 @@ class Settings(BaseSettings):
     hd_resize_limit: int = Field(2048, gt=0, description="Longest side for the resize strategy.")
     hd_trigger: int = Field(
         1024, gt=0, description="Images with a longer side than this use crop/resize under auto."
+    )
+
+    # --- compute: precision, compiled graph, output encoding ----------------------------------
+    precision: PrecisionChoice = Field(
+        "auto",
+        description="Numeric precision of the LaMa forward. `auto`: bf16 on CPUs with AMX or "
+        "AVX512-BF16, fp32 on other CPUs, bf16 (or fp16 before Ampere) on CUDA; a start-up "
+        "parity check against fp32 falls back to fp32 when the outputs stray.",
+    )
+    compile: CompileChoice = Field(
+        "off",
+        description="`dynamic`: torch.compile the LaMa network (one graph for every image "
+        "size), compiled while the runner starts, never on a request.",
+    )
+    webp_quality: int = Field(
+        90, ge=1, le=100, description="Quality of WebP results (`Accept: image/webp`)."
+    )
+    jpeg_quality: int = Field(
+        90, ge=1, le=100, description="Quality of JPEG results (`Accept: image/jpeg`)."
     )
 
     # --- detection ---------------------------------------------------------------------------

@@ -26,10 +26,11 @@ from api.job_wiring import JobAccounts
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
+from api.output_format import choose_output_format
 from api.pages import page_routes
 from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
-from api.uploads import IMAGE_AND_MASK, IMAGE_ONLY, Upload, read_upload
+from api.uploads import DETECT_FORM, REMOVAL_FORM, FormSpec, Upload, read_upload
 from errors import NotFound, ServiceError, ServiceUnavailable, error_response
 from jobs.store import JobStore
 from runners.model_info import ModelInfo
@@ -66,21 +67,25 @@ class WatermarkApi:
     @route("POST", "/api/v1/remove-watermark", Policy(cost=1))
     async def remove_watermark(self, request: Request) -> Response:
         async def work(upload: Upload) -> Response:
-            removal = await self.remover.remove(upload.image, upload.mask)
+            output = choose_output_format(request.headers.get("accept"), upload.output_format)
+            removal = await self.remover.remove(upload.image, upload.mask, output=output)
             logger.info(
-                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %.3fs",
+                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %s %.3fs",
                 request_id_of(request.scope),
                 removal.width,
                 removal.height,
                 100.0 * removal.mask_share,
                 removal.mask_source,
                 removal.model,
+                output,
                 removal.processing_seconds,
             )
             setattr(request.state, PROCESSING_SECONDS, removal.processing_seconds)
-            return Response(removal.png, media_type=PNG, headers=removal.headers())
+            return Response(
+                removal.content, media_type=removal.media_type, headers=removal.headers()
+            )
 
-        return await self._bounded(request, IMAGE_AND_MASK, work)
+        return await self._bounded(request, REMOVAL_FORM, work)
 
     @route("POST", "/api/v1/detect", Policy(cost=1))
     async def detect(self, request: Request) -> Response:
@@ -101,7 +106,7 @@ class WatermarkApi:
             with_mask = request.query_params.get("include") == "mask"
             return JSONResponse(found.as_json(with_mask=with_mask), headers=found.headers())
 
-        return await self._bounded(request, IMAGE_ONLY, work)
+        return await self._bounded(request, DETECT_FORM, work)
 
     @route("GET", "/api/v1/health", PUBLIC)
     async def health(self, request: Request) -> JSONResponse:
@@ -129,7 +134,7 @@ class WatermarkApi:
     async def _bounded(
         self,
         request: Request,
-        fields: tuple[str, ...],
+        form: FormSpec,
         work: Callable[[Upload], Awaitable[Response]],
     ) -> Response:
         """Read the upload and do the work, within the worker's bound on requests held."""
@@ -145,7 +150,7 @@ class WatermarkApi:
                 request,
                 max_file_mb=self.settings.max_upload_mb,
                 body_timeout_s=self.settings.body_timeout_s,
-                fields=fields,
+                spec=form,
             )
             return await work(upload)
         finally:

@@ -1,4 +1,4 @@
-"""Turning uploaded bytes into pixels the model can use, and pixels back into a PNG.
+"""Turning uploaded bytes into pixels the model can use, and pixels back into PNG, WebP or JPEG.
 
 Everything happens in memory. Sizes are checked from the file header before any
 pixel is decoded, so a small file that claims huge dimensions costs nothing.
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from api.output_format import OutputFormat
 from errors import BadRequest
 
 ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
@@ -20,8 +21,13 @@ ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "
 (many phone photos); their first picture is the photo itself."""
 
 # zlib's fastest level: encoding is a large share of a big image's request, and the files
-# grow only a little over the default level (docs/testing.md, "Measured choices").
+# grow only a little over the default level. No faster setting keeps every file within 10 %
+# of this one's size: zlib's run-length strategy is faster and mostly smaller, but larger
+# by more than that on JPEG-decoded noise (docs/testing.md, "Measured choices").
 PNG_COMPRESS_LEVEL = 1
+# libwebp's method 2 of 0-6: the default 4 spends about three times as long for files no
+# more than a few percent smaller (docs/testing.md, "Measured choices").
+WEBP_METHOD = 2
 
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I", "F")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError, EOFError)
@@ -67,15 +73,50 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_dimension: int) -> np
     return np.asarray(gray, dtype=np.uint8)
 
 
+def encode_result(
+    output: OutputFormat,
+    rgb: np.ndarray,
+    alpha: np.ndarray | None,
+    icc_profile: bytes | None,
+    *,
+    webp_quality: int,
+    jpeg_quality: int,
+) -> bytes:
+    """The response body in `output` (`api.output_format` chose it)."""
+    if output is OutputFormat.WEBP:
+        return encode_webp(rgb, alpha, icc_profile, quality=webp_quality)
+    if output is OutputFormat.JPEG:
+        return encode_jpeg(rgb, icc_profile, quality=jpeg_quality)
+    return encode_png(rgb, alpha, icc_profile)
+
+
 def encode_png(rgb: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None) -> bytes:
     """The response body: RGB, or RGBA when the upload had an alpha channel."""
+    return _save(_picture(rgb, alpha), "PNG", icc_profile, compress_level=PNG_COMPRESS_LEVEL)
+
+
+def encode_webp(
+    rgb: np.ndarray, alpha: np.ndarray | None, icc_profile: bytes | None, *, quality: int
+) -> bytes:
+    """Lossy WebP at `quality` (1-100); the alpha channel, when there is one, kept."""
+    return _save(_picture(rgb, alpha), "WEBP", icc_profile, quality=quality, method=WEBP_METHOD)
+
+
+def encode_jpeg(rgb: np.ndarray, icc_profile: bytes | None, *, quality: int) -> bytes:
+    """Baseline JPEG at `quality` (1-100). JPEG has no alpha: callers drop it knowingly."""
+    return _save(_picture(rgb, None), "JPEG", icc_profile, quality=quality)
+
+
+def _picture(rgb: np.ndarray, alpha: np.ndarray | None) -> Image.Image:
     pixels = rgb if alpha is None else np.dstack([rgb, alpha])
-    picture = Image.fromarray(pixels, mode="RGB" if alpha is None else "RGBA")
+    return Image.fromarray(pixels, mode="RGB" if alpha is None else "RGBA")
+
+
+def _save(picture: Image.Image, fmt: str, icc_profile: bytes | None, **options: object) -> bytes:
     buffer = io.BytesIO()
-    options: dict[str, object] = {"compress_level": PNG_COMPRESS_LEVEL}
     if icc_profile:
         options["icc_profile"] = icc_profile
-    picture.save(buffer, format="PNG", **options)
+    picture.save(buffer, format=fmt, **options)
     return buffer.getvalue()
 
 

@@ -19,8 +19,9 @@ from typing import Literal
 
 from starlette.concurrency import run_in_threadpool
 
-from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_png
+from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_result
 from api.model_client import ModelClient
+from api.output_format import OutputFormat
 from errors import BadRequest, NotFound, UnprocessableEntity
 from runners.detection.detector import Detection, Region
 from runners.model_info import ModelInfo
@@ -46,10 +47,13 @@ MaskSource = Literal["detected", "uploaded"]
 class Removal:
     """A cleaned image and what the answer says about it."""
 
-    png: bytes
+    content: bytes
+    media_type: str
     width: int
     height: int
     model: str
+    precision: str | None
+    """What the model computed in (``fp32``, ``bf16``, ``fp16``); None for OpenCV."""
     mask_source: MaskSource
     detected_regions: int | None
     """How many regions detection found; None when the client sent the mask."""
@@ -62,7 +66,11 @@ class Removal:
             "X-Image-Size": f"{self.width}x{self.height}",
             "X-Model": self.model,
             "X-Mask-Source": self.mask_source,
+            # The body's format follows Accept, so caches must key on it.
+            "Vary": "Accept",
         }
+        if self.precision is not None:
+            headers["X-Precision"] = self.precision
         if self.detected_regions is not None:
             headers["X-Detected-Regions"] = str(self.detected_regions)
         return headers
@@ -108,7 +116,13 @@ class Remover:
         self.settings = settings
         self._info: ModelInfo | None = None
 
-    async def remove(self, image_bytes: bytes, mask_bytes: bytes | None) -> Removal:
+    async def remove(
+        self,
+        image_bytes: bytes,
+        mask_bytes: bytes | None,
+        *,
+        output: OutputFormat = OutputFormat.PNG,
+    ) -> Removal:
         """Clean the image: with the client's mask, or with the mask detection finds."""
         started = time.perf_counter()
         image = await self._decode(image_bytes)
@@ -132,13 +146,23 @@ class Remover:
         else:
             # Nothing to remove: the model would only be asked to keep every pixel.
             pixels = image.rgb
-        png = await run_in_threadpool(encode_png, pixels, image.alpha, image.icc_profile)
+        content = await run_in_threadpool(
+            encode_result,
+            output,
+            pixels,
+            image.alpha,
+            image.icc_profile,
+            webp_quality=self.settings.webp_quality,
+            jpeg_quality=self.settings.jpeg_quality,
+        )
         width, height = image.size
         return Removal(
-            png=png,
+            content=content,
+            media_type=output.media_type,
             width=width,
             height=height,
             model=info.model,
+            precision=info.precision,
             mask_source=source,
             detected_regions=regions,
             mask_share=float((mask > 0).mean()),

@@ -37,6 +37,8 @@ _ENVELOPE_ALLOWANCE = MEGABYTE
 class Upload:
     image: bytes
     mask: bytes | None
+    output_format: str | None = None
+    """The `format` text field, when the form has one (`api.output_format`)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,11 @@ class FormSpec:
     @property
     def fields(self) -> tuple[str, ...]:
         return (*self.files, *self.texts)
+
+
+REMOVAL_FORM = FormSpec(files=IMAGE_AND_MASK, texts=("format",))
+"""remove-watermark: the image, its mask, and the result's format (`api.output_format`)."""
+DETECT_FORM = FormSpec(files=IMAGE_ONLY)
 
 
 @dataclass(frozen=True)
@@ -189,15 +196,13 @@ async def read_upload(
     *,
     max_file_mb: int,
     body_timeout_s: float,
-    fields: tuple[str, ...] = IMAGE_AND_MASK,
+    spec: FormSpec,
 ) -> Upload:
-    """Parse a form of `fields` (`image` required, the others optional) or raise."""
-    form = await read_form(
-        request, FormSpec(files=fields), max_file_mb=max_file_mb, body_timeout_s=body_timeout_s
-    )
+    """Parse a synchronous route's form (`image` required, the others optional) or raise."""
+    form = await read_form(request, spec, max_file_mb=max_file_mb, body_timeout_s=body_timeout_s)
     image = form.one("image")
     assert image is not None  # read_form refuses a form without its first field
-    return Upload(image=image, mask=form.one("mask"))
+    return Upload(image=image, mask=form.one("mask"), output_format=form.texts.get("format"))
 
 
 async def read_form(

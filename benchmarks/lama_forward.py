@@ -1,4 +1,4 @@
-"""Forward time of big-lama (random weights) here, per optimisation, and the crop strategy.
+"""Forward time of big-lama (random weights) here, per optimisation, precision and backend.
 
     .venv/bin/python benchmarks/lama_forward.py                    # 512² and 1024², 3 runs each
     .venv/bin/python benchmarks/lama_forward.py --runs 5 --sizes 512
@@ -6,21 +6,30 @@
     .venv/bin/python benchmarks/lama_forward.py --only crop        # the 4096x3072 crop case
     .venv/bin/python benchmarks/lama_forward.py --only crop --full-resolution   # + the full
                                                      # 4096x3072 forward it avoids (~5 min, ~9 GiB)
+    .venv/bin/python benchmarks/lama_forward.py --only precision   # fp32/bf16/fp16/TorchScript
+                                 # at 512², 1024², 2048², 1 and 2 threads, with parity figures
+    .venv/bin/python benchmarks/lama_forward.py --only precision --quick   # 512², 1 run
 
-Prints one table. Each variant is checked against the plain eager forward on the same input
-(largest absolute difference in [0, 1] units), because an optimisation only counts if it
-leaves the output as it was. Peak RSS is the process's high-water mark after each row, so it
-only ever grows down the table. Random weights: timings are those of the real model (same
-shapes, same operations); the pixels are meaningless.
+Prints one table per section. Each variant is checked against the plain eager forward on the
+same input (largest absolute difference in [0, 1] units), because an optimisation only counts
+if it leaves the output as it was; the precision section compares the uint8 results the
+service would send (levels of 255, over the masked pixels) with fp32's. Peak RSS is the
+process's high-water mark after each row, so it only ever grows down the table. Random
+weights: timings are those of the real model (same shapes, same operations); the pixels are
+meaningless. The CPU model, its bf16 flags and the load average are printed: figures from
+different machines, or from a busy one, are not to be compared.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
+import os
 import resource
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,11 +39,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from runners.devices import Hardware, Precision, choose_precision, read_cpu_flags
 from runners.hd_strategy import HdInpainter
 from runners.lama.configs import BIG_LAMA
 from runners.lama.inpainter import LamaInpainter
 from runners.lama.network import InpaintingNetwork
-from runners.lama.weights import random_network
+from runners.lama.weights import export_torchscript, load_torchscript, random_network
+from runners.parity import compare, parity_inputs
 from tests.runners.images import text_mask, textured_image
 
 Row = tuple[str, str, float, float, float | None, str, float]
@@ -55,7 +66,35 @@ def main() -> None:
         help="crop section: also run the full 4096x3072 forward once, instead of estimating it",
     )
     parser.add_argument(
-        "--only", choices=["forward", "batch", "crop"], nargs="+", default=None, help="sections"
+        "--only",
+        choices=["forward", "batch", "crop", "precision"],
+        nargs="+",
+        default=None,
+        help="sections (default: forward, batch, crop)",
+    )
+    parser.add_argument(
+        "--precisions",
+        nargs="+",
+        default=["fp32", "bf16", "fp16"],
+        choices=[str(p) for p in Precision],
+        help="precision section: the precisions timed (fp32 is always the reference)",
+    )
+    parser.add_argument(
+        "--precision-sizes",
+        type=int,
+        nargs="+",
+        default=[512, 1024, 2048],
+        help="precision section",
+    )
+    parser.add_argument(
+        "--thread-counts",
+        type=int,
+        nargs="+",
+        default=[1, 2],
+        help="precision section: torch threads, one block each",
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="precision section: 512² only, 1 run, these threads"
     )
     args = parser.parse_args()
     if args.threads:
@@ -65,6 +104,18 @@ def main() -> None:
     network = random_network(BIG_LAMA, seed=0, weight_scale=0.5)
     rows: list[Row] = []
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, runs={args.runs}")
+    print(machine_description())
+    if "precision" in sections:
+        sizes = [512] if args.quick else args.precision_sizes
+        counts = [torch.get_num_threads()] if args.quick else args.thread_counts
+        precision_section(
+            network,
+            sizes=sizes,
+            thread_counts=counts,
+            runs=1 if args.quick else args.runs,
+            precisions=[Precision(p) for p in args.precisions],
+            with_compile=args.compile,
+        )
     if "forward" in sections:
         for size in args.sizes:
             rows += forward_rows(network, size, args.runs, with_compile=args.compile)
@@ -72,7 +123,8 @@ def main() -> None:
         rows += batch_rows(network, args.sizes[0], args.runs)
     if "crop" in sections:
         rows += crop_rows(network, args.runs, rows, full_resolution=args.full_resolution)
-    print_table(rows)
+    if rows:
+        print_table(rows)
 
 
 def forward_rows(
@@ -113,6 +165,116 @@ def forward_rows(
         rows.append((f"{size}²", name, median, best, difference, note, _peak_rss_mb()))
         print(_format(rows[-1]), flush=True)
     return rows
+
+
+PrecisionRow = tuple[str, int, str, float, float, float, int | None, float | None, str]
+"""input, threads, variant, median s, best s, median CPU s, max levels off fp32, share over
+one level, note. CPU seconds (all threads of this process) are the work done: on a shared
+machine they move far less with other people's load than the wall time does."""
+
+
+def precision_section(
+    network: InpaintingNetwork,
+    *,
+    sizes: list[int],
+    thread_counts: list[int],
+    runs: int,
+    precisions: list[Precision],
+    with_compile: bool,
+) -> list[PrecisionRow]:
+    """The service's forward (`LamaInpainter`: padding, channels_last, uint8 out) per precision,
+    next to today's TorchScript path, per size and thread count; variants interleaved."""
+    rows: list[PrecisionRow] = []
+    print(
+        f"\n{'input':>10} {'thr':>3}  {'variant':<38} {'median':>9} {'best':>9} {'CPU':>9} "
+        f"{'max Δ':>6} {'>1 level':>9}  note"
+    )
+    traced = _traced(network)
+    for threads in thread_counts:
+        torch.set_num_threads(threads)
+        for size in sizes:
+            image, mask = parity_inputs((size, size), seed=size)
+            variants: dict[str, LamaInpainter] = {
+                f"torch {p}" + (" (channels_last)" if p is Precision.FP32 else " autocast"): (
+                    LamaInpainter(network, precision=p)
+                )
+                for p in dict.fromkeys([Precision.FP32, *precisions])
+            }
+            variants["TorchScript fp32 (before: traced file)"] = LamaInpainter(traced)
+            notes: dict[str, str] = {}
+            if with_compile:
+                compiled = LamaInpainter(copy.deepcopy(network))
+                started = time.perf_counter()
+                compiled.compile([(size, size)])
+                notes["torch.compile fp32"] = f"compile {time.perf_counter() - started:.0f} s"
+                variants["torch.compile fp32"] = compiled
+            outputs = {name: inpainter.inpaint(image, mask) for name, inpainter in variants.items()}
+            times: dict[str, list[float]] = {name: [] for name in variants}
+            cpu: dict[str, list[float]] = {name: [] for name in variants}
+            load_before = _load()
+            for _ in range(runs):
+                for name, inpainter in variants.items():
+                    wall, work = time.perf_counter(), time.process_time()
+                    inpainter.inpaint(image, mask)
+                    times[name].append(time.perf_counter() - wall)
+                    cpu[name].append(time.process_time() - work)
+            reference = next(iter(outputs.values()))
+            for name in variants:
+                levels, share = compare(reference, outputs[name], mask)
+                row: PrecisionRow = (
+                    f"{size}²",
+                    threads,
+                    name,
+                    statistics.median(times[name]),
+                    min(times[name]),
+                    statistics.median(cpu[name]),
+                    levels,
+                    share,
+                    notes.get(name, f"load {load_before} -> {_load()}"),
+                )
+                rows.append(row)
+                print(_format_precision(row), flush=True)
+    return rows
+
+
+def _traced(network: InpaintingNetwork) -> torch.jit.ScriptModule:
+    """Our network as a traced file, as big-lama.pt runs when it is not moved into ours."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "big-lama.pt"
+        export_torchscript(copy.deepcopy(network), path)
+        return load_torchscript(path, torch.device("cpu"))
+
+
+def _format_precision(row: PrecisionRow) -> str:
+    size, threads, name, median, best, cpu, levels, share, note = row
+    parity = f"{levels:>6} {100 * share:8.3f}%" if levels is not None and share is not None else ""
+    return (
+        f"{size:>10} {threads:>3}  {name:<38} {median:8.2f}s {best:8.2f}s {cpu:8.2f}s "
+        f"{parity}  {note}"
+    )
+
+
+def machine_description() -> str:
+    """CPU model, the flags `auto` looks at, torch's ISA: which machine the figures are from."""
+    flags = read_cpu_flags()
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.partition(":")[2].strip()
+                break
+    shown = sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "amx_fp16"})
+    hardware = Hardware(flags, str(torch.backends.cpu.get_cpu_capability()))
+    auto = choose_precision("auto", "cpu", hardware)
+    return (
+        f"CPU: {model}; flags {' '.join(shown) or 'none of avx2/avx512/amx'}; torch ISA "
+        f"{hardware.torch_cpu_capability}; IOPAINT_PRECISION=auto picks {auto.precision} here; "
+        f"load average {_load()}"
+    )
+
+
+def _load() -> str:
+    return "/".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def batch_rows(network: InpaintingNetwork, size: int, runs: int) -> list[Row]:

@@ -4,21 +4,35 @@
     .venv/bin/python benchmarks/service_latency.py --size 512 --model lama --weights big-lama.pt
     .venv/bin/python benchmarks/service_latency.py --concurrency 4 --requests 8
 
-It starts its own service (own stores, own key) unless `--url` and `--key` are given, and
+Before and after, side by side: each `--variant NAME[@CHECKOUT]:KEY=VALUE,...` starts its
+own service (from another checkout when `@CHECKOUT` is given, e.g. `git archive` of main
+unpacked in a folder), and the requests alternate between them (A B A B ...), so the
+machine's drift hits both alike:
+
+    .venv/bin/python benchmarks/service_latency.py --model lama --weights big-lama.pt \
+        --size 4096x3072 --corner-mask 600x150 \
+        --variant before@/tmp/main:IOPAINT_PRECISION=fp32 --variant after:
+
+    --accept image/webp / --format jpeg      ask for another result format
+
+It starts its own services (own stores, own key) unless `--url` and `--key` are given, and
 prints a table: client-side latency, the server's X-Processing-Time, the model call alone
-(the same inpainter in this process on the same pixels), and health latency while
-`--concurrency` large requests are in flight.
+(the same inpainter in this process on the same pixels; without variants only), and health
+latency while `--concurrency` large requests are in flight.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import statistics
 import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -31,7 +45,14 @@ from runners.compositing import blend
 from runners.loading import load_inpainter
 from settings import Settings
 from tests.images import box_mask, encode, photo
-from tests.server import UNLIMITED, create_key, service_env, start_service
+from tests.server import (
+    PROJECT_ROOT,
+    UNLIMITED,
+    RunningService,
+    create_key,
+    service_env,
+    start_service,
+)
 
 
 def main() -> None:
@@ -57,6 +78,17 @@ def main() -> None:
     parser.add_argument("--weights", default=None, help="IOPAINT_LAMA_WEIGHTS for --model lama")
     parser.add_argument("--url", default=None, help="use a running service instead")
     parser.add_argument("--key", default=None, help="API key for --url")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="NAME[@CHECKOUT]:KEY=VALUE,...: one service per variant, requests alternating",
+    )
+    parser.add_argument("--accept", default=None, help="Accept header of the requests")
+    parser.add_argument("--format", default=None, help="`format` form field (png, webp, jpeg)")
+    parser.add_argument(
+        "--start-timeout", type=float, default=600.0, help="seconds a service may take to start"
+    )
     args = parser.parse_args()
 
     width, height = (int(n) for n in (args.size.split("x") * 2)[:2])
@@ -69,14 +101,20 @@ def main() -> None:
     mask = box_mask(width, height, box)
     image_bytes = encode(pixels, "JPEG", quality=90)
     mask_bytes = encode(mask, "PNG")
-    files = {
+    files: dict[str, tuple[str | None, bytes | str, str | None]] = {
         "image": ("photo.jpg", image_bytes, "image/jpeg"),
         "mask": ("mask.png", mask_bytes, "image/png"),
     }
+    if args.format:
+        files["format"] = (None, args.format, None)
 
-    overrides = {"IOPAINT_MODEL": args.model}
+    # Every request carries its mask: a detector would only add start-up time and memory.
+    overrides = {"IOPAINT_MODEL": args.model, "IOPAINT_DETECTION": "false"}
     if args.weights:
         overrides["IOPAINT_LAMA_WEIGHTS"] = str(Path(args.weights).resolve())
+    if args.variant:
+        compare_variants(args, files, overrides, f"{width}x{height}", float((mask > 0).mean()))
+        return
     service = None
     if args.url:
         base_url, key = args.url, args.key or ""
@@ -92,7 +130,10 @@ def main() -> None:
     # over minutes, which unpaired medians would report as overhead or hide).
     model_alone = ModelAlone(args, pixels, mask)
     try:
-        with httpx.Client(base_url=base_url, headers={"X-API-Key": key}, timeout=900) as client:
+        accept = {"Accept": args.accept} if args.accept else {}
+        with httpx.Client(
+            base_url=base_url, headers={"X-API-Key": key, **accept}, timeout=900
+        ) as client:
             for _ in range(max(1, args.warmup)):
                 warm = client.post("/api/v1/remove-watermark", files=files)
                 warm.raise_for_status()
@@ -168,6 +209,106 @@ def main() -> None:
             f"median {1000 * statistics.median(health):.1f} ms,",
             f"max {1000 * max(health):.1f} ms over {len(health)} probes",
         )
+
+
+@dataclass
+class Variant:
+    name: str
+    checkout: Path
+    env: dict[str, str]
+    service: RunningService | None = None
+    key: str = ""
+    latencies: list[float] = field(default_factory=list)
+    processing: list[float] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    size_bytes: int = 0
+
+
+def parse_variant(text: str) -> Variant:
+    """``NAME[@CHECKOUT]:KEY=VALUE,KEY=VALUE`` (the part after ':' may be empty)."""
+    head, _, settings = text.partition(":")
+    name, _, checkout = head.partition("@")
+    env = dict(item.split("=", 1) for item in settings.split(",") if item)
+    root = Path(checkout).resolve() if checkout else PROJECT_ROOT
+    if not (root / "service.py").is_file():
+        raise SystemExit(f"--variant {text}: {root} has no service.py")
+    return Variant(name or "variant", root, env)
+
+
+def compare_variants(
+    args: argparse.Namespace,
+    files: dict,
+    overrides: dict[str, str],
+    size: str,
+    mask_share: float,
+) -> None:
+    """One service per variant, then rounds of one request to each, in turn."""
+    variants = [parse_variant(text) for text in args.variant]
+    headers = {"Accept": args.accept} if args.accept else {}
+    try:
+        for variant in variants:
+            workdir = Path(tempfile.mkdtemp(prefix=f"bench-{variant.name}-"))
+            env = service_env(workdir, **overrides, **variant.env)
+            variant.key = create_key(env, plan="enterprise", name="bench", limits=UNLIMITED)
+            started = time.perf_counter()
+            variant.service = start_service(
+                workdir, env, project_root=variant.checkout, timeout_s=args.start_timeout
+            )
+            health = httpx.get(f"{variant.service.base_url}/api/v1/health", timeout=10).json()
+            print(
+                f"{variant.name}: started in {time.perf_counter() - started:.0f} s from "
+                f"{variant.checkout}; {json.dumps(variant.env)}; health compute: "
+                f"{json.dumps(health.get('compute'))}",
+                flush=True,
+            )
+        clients = {
+            variant.name: httpx.Client(
+                base_url=variant.service.base_url,  # type: ignore[union-attr]
+                headers={"X-API-Key": variant.key, **headers},
+                timeout=900,
+            )
+            for variant in variants
+        }
+        for _ in range(max(1, args.warmup)):
+            for variant in variants:
+                clients[variant.name].post("/api/v1/remove-watermark", files=files)
+        load_before = os.getloadavg()
+        for _ in range(args.requests):
+            for variant in variants:
+                began = time.perf_counter()
+                response = clients[variant.name].post("/api/v1/remove-watermark", files=files)
+                variant.latencies.append(time.perf_counter() - began)
+                response.raise_for_status()
+                variant.processing.append(float(response.headers["x-processing-time"]))
+                variant.headers = dict(response.headers)
+                variant.size_bytes = len(response.content)
+        load_after = os.getloadavg()
+        for client in clients.values():
+            client.close()
+    finally:
+        for variant in variants:
+            if variant.service:
+                variant.service.stop()
+    print(
+        f"\n{size} JPEG, mask {100 * mask_share:.1f}%, {args.requests} rounds, "
+        f"load average {'/'.join(f'{v:.1f}' for v in load_before)} before, "
+        f"{'/'.join(f'{v:.1f}' for v in load_after)} after"
+    )
+    print(
+        f"{'variant':<12}{'p50 s':>8}{'p90 s':>8}{'best s':>8}{'server p50':>12}"
+        f"{'MB':>7}  type, model, precision"
+    )
+    first = statistics.median(variants[0].latencies)
+    for variant in variants:
+        p50 = statistics.median(variant.latencies)
+        print(
+            f"{variant.name:<12}{p50:>8.3f}{quantile(variant.latencies, 0.9):>8.3f}"
+            f"{min(variant.latencies):>8.3f}{statistics.median(variant.processing):>12.3f}"
+            f"{variant.size_bytes / 1e6:>7.2f}  {variant.headers.get('content-type')}, "
+            f"{variant.headers.get('x-model')}, {variant.headers.get('x-precision', '-')}"
+            f"   ({first / p50:.2f}x the first variant's speed)"
+        )
+        print("   latencies, s:", " ".join(f"{value:.2f}" for value in variant.latencies))
 
 
 def run_requests(

@@ -25,6 +25,7 @@ from enum import StrEnum
 import cv2
 import numpy as np
 
+from runners.devices import ComputeReport
 from runners.inpainter import Inpainter
 from settings import HdStrategyChoice
 
@@ -212,6 +213,7 @@ class HdInpainter:
         self.inner = inner
         self.name = inner.name
         self.device = inner.device
+        self.compute: ComputeReport | None = getattr(inner, "compute", None)
         self.strategy: HdStrategyChoice = strategy
         self.trigger = trigger
         self.crop_margin = crop_margin

@@ -217,24 +217,37 @@ def _load_lama(path: Path, config_name: str, settings: Settings) -> Inpainter:
     import torch
 
     from runners.lama.configs import get_config
-    from runners.lama.inpainter import LamaInpainter
+    from runners.lama.prepare import prepare_inpainter
     from runners.lama.weights import WeightsError, load_network
 
     compute = plan_compute(settings)
+    config = get_config(config_name)
     try:
-        network = load_network(path, get_config(config_name), torch.device(compute.device))
+        network = load_network(path, config, torch.device(compute.device))
     except (WeightsError, ValueError, RuntimeError) as exc:
         # A file that exists but does not load is a broken setup, under `auto` too:
         # silently serving OpenCV instead would hide it.
         raise ModelUnavailable(f"LaMa weights at {path} could not be loaded: {exc}") from exc
+    inpainter = prepare_inpainter(
+        network,
+        config,
+        compute,
+        requested_precision=settings.precision,
+        compile_mode=settings.compile,
+    )
+    report = inpainter.compute
     logger.info(
-        "LaMa weights %s on %s (%s, %d CPU threads)",
+        "LaMa weights %s on %s: %s (%s%s), %s network, compile %s, %d CPU threads",
         path,
         compute.device,
-        "fp16" if compute.half_precision else "fp32",
+        inpainter.precision,
+        compute.precision.reason,
+        f"; fallback: {report.fallback}" if report and report.fallback else "",
+        report.runtime if report else "native",
+        report.compile if report else "off",
         compute.cpu_threads,
     )
-    return LamaInpainter(network, device=compute.device, half_precision=compute.half_precision)
+    return inpainter
 
 
 def _configured_location(settings: Settings) -> WeightsLocation:

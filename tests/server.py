@@ -57,8 +57,19 @@ class RunningService:
                 self.process.wait(timeout=10)
 
 
-def start_service(workdir: Path, env: dict[str, str], port: int | None = None) -> RunningService:
-    """Run `bentoml serve` and wait until health answers 200 (or fail with its log)."""
+def start_service(
+    workdir: Path,
+    env: dict[str, str],
+    port: int | None = None,
+    *,
+    project_root: Path = PROJECT_ROOT,
+    timeout_s: float = STARTUP_TIMEOUT_S,
+) -> RunningService:
+    """Run `bentoml serve` and wait until health answers 200 (or fail with its log).
+
+    `project_root`: the checkout whose `service.py` is served (benchmarks compare another
+    commit's); `timeout_s`: how long the start may take (a compile at start-up takes minutes).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     log_path = workdir / f"serve-{port}.log"
@@ -75,14 +86,14 @@ def start_service(workdir: Path, env: dict[str, str], port: int | None = None) -
                 "--host",
                 "127.0.0.1",
             ],
-            cwd=PROJECT_ROOT,
+            cwd=project_root,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     service = RunningService(f"http://127.0.0.1:{port}", process, log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"bentoml serve exited with {process.returncode}:\n{service.log()}")
@@ -93,7 +104,7 @@ def start_service(workdir: Path, env: dict[str, str], port: int | None = None) -
             pass
         time.sleep(0.5)
     service.stop()
-    raise RuntimeError(f"service not healthy after {STARTUP_TIMEOUT_S}s:\n{service.log()}")
+    raise RuntimeError(f"service not healthy after {timeout_s}s:\n{service.log()}")
 
 
 def run_cli(env: dict[str, str], *args: str) -> str:

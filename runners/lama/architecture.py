@@ -36,18 +36,25 @@ class FourierUnit(nn.Module):
         self.relu = nn.ReLU(inplace=True)
 
     def forward(self, x: Tensor) -> Tensor:
+        # The unit runs in float32 whatever autocast surrounds it (the runner's reduced
+        # precisions are autocasts; the weights stay float32): cuFFT's half precision only
+        # takes power-of-two sizes (requests are padded to multiples of 8), and the
+        # spectrum, where every pixel adds into the low frequencies, needs a range and a
+        # mantissa that bf16 and fp16 lack.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            return self._spectral(x.float()).to(x.dtype)
+
+    def _spectral(self, x: Tensor) -> Tensor:
         batch, channels, height, width = x.shape
-        # FFTs run in float32 whatever the network's dtype: cuFFT's half precision only
-        # accepts power-of-two sizes, and the spectrum's dynamic range suffers in fp16.
-        spectrum = torch.fft.rfft2(x.float(), norm="ortho")
+        spectrum = torch.fft.rfft2(x, norm="ortho")
         freq_width = spectrum.shape[-1]
         # (B, C, H, W', 2) -> (B, C, 2, H, W') -> (B, 2C, H, W')
         parts = torch.view_as_real(spectrum).permute(0, 1, 4, 2, 3)
-        parts = parts.reshape(batch, 2 * channels, height, freq_width).to(x.dtype)
-        parts = self.relu(self.bn(self.conv_layer(parts)))
+        parts = parts.reshape(batch, 2 * channels, height, freq_width)
+        parts = self.relu(self.bn(self.conv_layer(parts.to(self.conv_layer.weight.dtype))))
         parts = parts.float().reshape(batch, -1, 2, height, freq_width).permute(0, 1, 3, 4, 2)
         spectrum = torch.complex(parts[..., 0], parts[..., 1])
-        return torch.fft.irfft2(spectrum, s=(height, width), norm="ortho").to(x.dtype)
+        return torch.fft.irfft2(spectrum, s=(height, width), norm="ortho")
 
 
 class SpectralTransform(nn.Module):

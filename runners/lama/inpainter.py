@@ -12,6 +12,7 @@ branch of every residual block sees the whole (padded) image.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
 from collections.abc import Sequence
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from runners.devices import ComputeReport, Precision
 from runners.lama.network import InpaintingNetwork
 
 SIZE_MULTIPLE = 8
@@ -31,8 +33,9 @@ pixels there: 16 at the input. Smaller images are mirror-padded up to it."""
 class LamaInpainter:
     """Runs `network` (native `InpaintingNetwork` or a loaded TorchScript file) on numpy images.
 
-    The inpainter owns `network`: it moves and converts it in place (device, fp16,
-    memory format).
+    The inpainter owns `network`: it moves and converts it in place (device, memory
+    format). A reduced `precision` is an autocast around the forward: the weights stay
+    float32, convolutions run in bf16 or fp16, the Fourier units in float32.
     """
 
     name = "lama"
@@ -42,21 +45,21 @@ class LamaInpainter:
         network: nn.Module,
         *,
         device: str = "cpu",
-        half_precision: bool = False,
+        precision: Precision = Precision.FP32,
         channels_last: bool | None = None,
         stack_same_size: bool | None = None,
+        compute: ComputeReport | None = None,
     ) -> None:
+        if precision.reduced and not isinstance(network, InpaintingNetwork):
+            # Autocast reaches a traced graph only through TorchScript's prototype pass,
+            # which caches its graph without the dtype (docs/models.md, "Precision").
+            raise ValueError(f"{precision} needs the native network; TorchScript runs in fp32")
         self.device = device
+        self.precision = precision
+        self.compute = compute
+        """What health reports about this model's computation (set by the loader)."""
         self._torch_device = torch.device(device)
-        # fp16 only for our own network: a traced file has float32 casts baked into it.
-        self._dtype = (
-            torch.float16
-            if half_precision and isinstance(network, InpaintingNetwork)
-            else torch.float32
-        )
         network = network.to(self._torch_device).eval()
-        if self._dtype is torch.float16:
-            network = network.half()
         if channels_last is None:
             # Faster on CPU with outputs equal to 1e-6 (docs/testing.md, "Measured choices").
             # Not measured on a GPU, so not assumed there.
@@ -71,6 +74,27 @@ class LamaInpainter:
             # batch: the GPU.
             stack_same_size = device != "cpu"
         self._stack_same_size = stack_same_size
+        self._compiled = False
+
+    def compile(self, warm_up_sizes: Sequence[tuple[int, int]]) -> None:
+        """Replace the network by its `torch.compile` graph for every size (dynamic shapes),
+        compiled now by running it at `warm_up_sizes` ((height, width)).
+
+        Afterwards no request compiles: a size the compiled graphs do not cover (a guard
+        they specialised on fails) runs the eager network instead.
+        """
+        eager = self.network
+        self.network = torch.compile(eager, dynamic=True)
+        self._compiled = True
+        try:
+            for height, width in warm_up_sizes:
+                image = np.zeros((height, width, 3), np.uint8)
+                mask = np.zeros((height, width), np.uint8)
+                mask[height // 4 : height // 2, width // 4 : width // 2] = 255
+                self._forward([image], [mask], compiling=True)
+        except BaseException:
+            self.network, self._compiled = eager, False
+            raise
 
     def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         return self.inpaint_batch([image], [mask])[0]
@@ -92,8 +116,10 @@ class LamaInpainter:
             results.update(zip(indices, outputs, strict=True))
         return [results[index] for index in range(len(images))]
 
-    def _forward(self, images: list[np.ndarray], masks: list[np.ndarray]) -> list[np.ndarray]:
-        """One network call for same-padded-size requests."""
+    def _forward(
+        self, images: list[np.ndarray], masks: list[np.ndarray], *, compiling: bool = False
+    ) -> list[np.ndarray]:
+        """One network call for same-padded-size requests (`compiling`: the warm-up's)."""
         image_batch = np.stack([pad_to_multiple(image) for image in images])
         mask_batch = np.stack([pad_to_multiple(mask > 0) for mask in masks])
         with torch.inference_mode():
@@ -101,21 +127,31 @@ class LamaInpainter:
                 torch.from_numpy(image_batch)
                 .to(self._torch_device)
                 .permute(0, 3, 1, 2)
-                .to(self._dtype)
+                .float()
                 .div_(255)
             )
-            mask_tensor = torch.from_numpy(mask_batch).to(self._torch_device)[:, None]
-            mask_tensor = mask_tensor.to(self._dtype)
+            mask_tensor = torch.from_numpy(mask_batch).to(self._torch_device)[:, None].float()
             if self._memory_format is torch.channels_last:
                 image_tensor = image_tensor.contiguous(memory_format=torch.channels_last)
                 mask_tensor = mask_tensor.contiguous(memory_format=torch.channels_last)
-            output = self.network(image_tensor, mask_tensor)
+            with self._autocast(), self._compile_stance(compiling):
+                output = self.network(image_tensor, mask_tensor)
             pixels = output.float().mul_(255).round_().clamp_(0, 255).to(torch.uint8)
             pixels = pixels.permute(0, 2, 3, 1).cpu().numpy()
         return [
             np.ascontiguousarray(pixels[i, : image.shape[0], : image.shape[1]])
             for i, image in enumerate(images)
         ]
+
+    def _compile_stance(self, compiling: bool) -> contextlib.AbstractContextManager[object]:
+        if not self._compiled:
+            return contextlib.nullcontext()
+        return torch.compiler.set_stance("default" if compiling else "eager_on_recompile")
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if not self.precision.reduced:
+            return contextlib.nullcontext()
+        return torch.autocast(self._torch_device.type, dtype=self.precision.torch_dtype())
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:

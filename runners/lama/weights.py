@@ -88,6 +88,34 @@ def load_torchscript(path: Path, device: torch.device) -> torch.jit.ScriptModule
     return module.eval()
 
 
+TORCHSCRIPT_WRAPPER_PREFIX = "model."
+"""IOPaint's big-lama.pt traces LaMa's training module inside a wrapper (advimman/lama,
+`bin/to_jit.py`), so its generator's tensors are ``model.generator.*``; ours are
+``generator.*``."""
+
+
+def native_network_from_torchscript(
+    module: torch.jit.ScriptModule, config: LamaConfig
+) -> InpaintingNetwork | None:
+    """Our network holding a TorchScript file's tensors, or None when they do not fit.
+
+    Fitting is necessary, not sufficient: a file can hold the same tensors and compute
+    something else, so the loader compares both networks' outputs before using this one.
+    """
+    state = {key: value.detach().to("cpu") for key, value in module.state_dict().items()}
+    if state and all(key.startswith(TORCHSCRIPT_WRAPPER_PREFIX) for key in state):
+        state = {
+            key.removeprefix(TORCHSCRIPT_WRAPPER_PREFIX): value for key, value in state.items()
+        }
+    generator = {key: value for key, value in state.items() if key.startswith(GENERATOR_PREFIX)}
+    network = InpaintingNetwork(config)
+    try:
+        network.load_state_dict(generator, strict=True)
+    except RuntimeError:
+        return None
+    return network.eval()
+
+
 def read_export_metadata(path: Path) -> dict[str, Any] | None:
     """What our export recorded in a TorchScript file; None for files made elsewhere."""
     with zipfile.ZipFile(path) as archive:

@@ -1,9 +1,10 @@
-"""The service in this process: the real app and middleware stack, the real OpenCV inpainter.
+"""The service in this process: the real app and middleware stack, the real OpenCV inpainter
+(or another one a test gives).
 
 What `service.py` runs, minus BentoML: `create_app` with an `InProcessModels` client (the
 OpenCV inpainter, and the real watermark detector unless the settings turn detection off)
-inside `api.stack.middleware_stack`, on an embedded accounts store in a temporary folder. A sync
-`httpx.Client` reaches it through `PortalTransport`, which runs every request on one event
+inside `api.stack.middleware_stack`, on an embedded accounts store in a temporary folder. A
+sync `httpx.Client` reaches it through `PortalTransport`, which runs every request on one event
 loop in a background thread (the app's lifespan, and so its warm-up, runs there too). A
 request costs milliseconds, so most contract cases run here; what needs a real
 `bentoml serve` (the runner process, raw sockets, logs, BentoML's own routes) stays in the
@@ -28,6 +29,7 @@ from auth.accounts import Accounts
 from auth.key_admin import KeyAdmin
 from auth.plans import Plan, enterprise_plan
 from auth.sqlite_store import SqliteStore
+from runners.inpainter import Inpainter
 from runners.loading import load_detector_for
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
@@ -83,7 +85,7 @@ class InProcessService:
 
 @contextmanager
 def running_in_process(
-    data_dir: Path, settings: Settings | None = None
+    data_dir: Path, settings: Settings | None = None, inpainter: Inpainter | None = None
 ) -> Iterator[InProcessService]:
     settings = settings or Settings(data_dir=data_dir, model="opencv", detector_threads=1)
     with start_blocking_portal() as portal:
@@ -92,7 +94,7 @@ def running_in_process(
         admin = KeyAdmin(store)
         created = portal.call(lambda: admin.create(name="in-process", plan=UNLIMITED_PLAN))
         detector = load_detector_for(settings)
-        models = InProcessModels(OpenCVInpainter(), detector=detector)
+        models = InProcessModels(inpainter or OpenCVInpainter(), detector=detector)
         app = create_app(models, accounts=accounts, settings=settings)
         stack = wrap(app, middleware_stack(accounts, app.routes))
         transport = PortalTransport(

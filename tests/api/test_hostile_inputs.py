@@ -213,7 +213,7 @@ CASES = [
         "wrong field name",
         [("photo", ("a.jpg", JPEG_64, "image/jpeg"))],
         400,
-        "Unexpected form field 'photo': send 'image' and optionally 'mask'",
+        "Unexpected form field 'photo': send 'image' and optionally 'mask', 'format'",
     ),
     Case(
         "duplicate image field",

@@ -149,7 +149,7 @@ def test_dimension_over_4096_is_400(client: httpx.Client) -> None:
         ({"mask": ("m.png", b"x", "image/png")}, "Missing required form field 'image'"),
         (
             {"file": ("a.jpg", b"x", "image/jpeg")},
-            "Unexpected form field 'file': send 'image' and optionally 'mask'",
+            "Unexpected form field 'file': send 'image' and optionally 'mask', 'format'",
         ),
     ],
 )

@@ -58,7 +58,7 @@ def removal_processor(remover: Remover) -> Processor:
             return Failed(error_body(exc.status_code, exc.detail), retryable=True)
         except ServiceError as exc:
             return Failed(error_body(exc.status_code, exc.detail))
-        return Succeeded(removal.png, removal.headers(), removal.processing_seconds)
+        return Succeeded(removal.content, removal.headers(), removal.processing_seconds)
 
     return process
 

@@ -23,7 +23,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from runners.detection.detector import Detector
-from runners.devices import plan_compute
+from runners.devices import plan_compute, usable_cores
 from runners.hd_strategy import HdInpainter
 from runners.inpainter import Inpainter
 from runners.opencv_inpainter import OpenCVInpainter
@@ -154,7 +154,10 @@ def load_detector_for(settings: Settings) -> Detector | None:
         return None
     from runners.detection.combined import DetectorConfig, load_detector
 
-    return load_detector(DetectorConfig(device=settings.device, threads=settings.detector_threads))
+    # Detection and inpainting of one request run one after the other, so each may use
+    # every core the process has (its sessions' threads wait passively, as torch's do).
+    threads = settings.detector_threads or usable_cores()
+    return load_detector(DetectorConfig(device=settings.device, threads=threads))
 
 
 def load_inpainter(settings: Settings) -> Inpainter:

@@ -211,7 +211,7 @@ def test_detect(sdk: IOPaintClient, samples: Path) -> None:
     assert mask.size == (WIDTH, HEIGHT)
 
 
-def test_jobs(sdk: IOPaintClient, require_route, samples: Path, tmp_path: Path) -> None:
+def test_jobs(sdk: IOPaintClient, samples: Path, tmp_path: Path) -> None:
     job = sdk.jobs.submit(samples / "image.jpg", mask=samples / "mask.png", idempotency_key="e2e-1")
     again = sdk.jobs.submit(
         samples / "image.jpg", mask=samples / "mask.png", idempotency_key="e2e-1"
@@ -225,7 +225,7 @@ def test_jobs(sdk: IOPaintClient, require_route, samples: Path, tmp_path: Path) 
         sdk.jobs.submit(samples / "img2.jpg", mask=samples / "mask.png", idempotency_key="e2e-1")
 
 
-def test_server_batch(sdk: IOPaintClient, require_route, samples: Path, tmp_path: Path) -> None:
+def test_server_batch(sdk: IOPaintClient, samples: Path, tmp_path: Path) -> None:
     batch = sdk.batches.submit(
         [samples / "img1.jpg", samples / "img2.jpg"], masks=[samples / "mask.png"] * 2
     )

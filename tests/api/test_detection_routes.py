@@ -7,11 +7,10 @@ import base64
 from collections.abc import Iterator
 
 import httpx
-import jsonschema
 import numpy as np
 import pytest
 
-from api.openapi import load_contract
+from tests.api.contract_schemas import contract_validator
 from tests.api.inprocess import InProcessService, running_in_process
 from tests.api.requests import ROUTE, assert_error, upload
 from tests.images import box_mask, decode, encode, photo, text_on_photo
@@ -36,17 +35,11 @@ def image_only(data: bytes) -> dict[str, tuple[str, bytes, str]]:
     return {"image": ("photo.png", data, "image/png")}
 
 
-def detect_response_schema() -> jsonschema.protocols.Validator:
-    contract = load_contract()
-    schema = {"$ref": "#/components/schemas/DetectResponse", "components": contract["components"]}
-    return jsonschema.Draft7Validator(schema)
-
-
 def test_detect_finds_text_and_answers_in_the_documented_shape(client: httpx.Client) -> None:
     response = client.post(DETECT, files=image_only(MARKED))
     assert response.status_code == 200, response.text
     body = response.json()
-    detect_response_schema().validate(body)
+    contract_validator("DetectResponse").validate(body)
     assert body["image_size"] == {"width": 480, "height": 320}
     texts = [region for region in body["regions"] if region["kind"] == "text"]
     assert texts, body

@@ -17,12 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
 
-from api.openapi import load_contract
 from auth.plans import PLANS, Plan
 from settings import Settings
+from tests.api.contract_schemas import contract_validator
 from tests.api.inprocess import UNLIMITED_PLAN, InProcessService, running_in_process
 from tests.api.requests import ROUTE, assert_error
 from tests.images import box_mask, encode, photo
@@ -527,29 +526,6 @@ def test_job_stores_hold_images_only_in_their_database(tmp_path: Path) -> None:
 
 
 # --- the contract ---------------------------------------------------------------------------------
-
-
-def contract_validator(name: str) -> jsonschema.protocols.Validator:
-    """A validator of `components/schemas/NAME`, OpenAPI 3.0's `nullable` read as JSON
-    Schema's `"null"` type (jsonschema alone ignores it)."""
-
-    def converted(node: Any) -> Any:
-        if isinstance(node, dict):
-            node = {key: converted(value) for key, value in node.items()}
-            if node.pop("nullable", False):
-                if "type" in node:
-                    node["type"] = [node["type"], "null"]
-                else:
-                    node = {"anyOf": [node, {"type": "null"}]}
-            return node
-        if isinstance(node, list):
-            return [converted(item) for item in node]
-        return node
-
-    components = converted(load_contract()["components"])
-    return jsonschema.Draft7Validator(
-        {"$ref": f"#/components/schemas/{name}", "components": components}
-    )
 
 
 def test_job_and_batch_bodies_match_the_contract(running: InProcessService) -> None:

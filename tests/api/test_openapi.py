@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import jsonschema
 import pytest
 import yaml
 from starlette.routing import Route
@@ -16,15 +15,10 @@ from api.openapi import CONTRACT_PATH, load_contract
 from api.pages import page_routes
 from runners.opencv_inpainter import OpenCVInpainter
 from settings import Settings
+from tests.api.contract_schemas import contract_validator
 from tests.server import RunningService
 
 REFERENCE = CONTRACT_PATH.parent.parent.parent / "shared" / "reference" / "openapi.yaml"
-
-
-def schema_validator(name: str) -> jsonschema.protocols.Validator:
-    contract = load_contract()
-    schema = {"$ref": f"#/components/schemas/{name}", "components": contract["components"]}
-    return jsonschema.Draft7Validator(schema)
 
 
 def test_every_route_is_documented_and_every_documented_route_exists() -> None:
@@ -70,11 +64,11 @@ def test_the_service_serves_the_contract_file(service: RunningService) -> None:
 def test_live_responses_match_the_documented_schemas(
     service: RunningService, client: httpx.Client
 ) -> None:
-    schema_validator("HealthResponse").validate(
+    contract_validator("HealthResponse").validate(
         httpx.get(f"{service.base_url}/api/v1/health").json()
     )
-    schema_validator("StatsResponse").validate(client.get("/api/v1/stats").json())
-    schema_validator("Error").validate(client.get("/api/v1/unknown").json())
-    schema_validator("Error").validate(
+    contract_validator("StatsResponse").validate(client.get("/api/v1/stats").json())
+    contract_validator("Error").validate(client.get("/api/v1/unknown").json())
+    contract_validator("Error").validate(
         httpx.get(f"{service.base_url}/api/v1/stats").json()  # no key
     )

@@ -6,7 +6,8 @@ its fence; the test refuses any other sample that does not run, so a doc example
 silently. `text` blocks are output (log lines, HTTP transcripts, command synopses), not
 code; `json` blocks must parse. (The SDK READMEs are run by tests/sdk/test_sdk_docs.py.)
 
-Samples run in a folder holding the files they name (photo.jpg with a watermark, mask.png),
+Samples run in a folder holding the files they name (photo.jpg with a watermark, mask.png;
+beach.jpg, city.jpg and beach-mask.png for the batch example),
 with `IOPAINT_API_KEY` and `IOPAINT_BASE_URL` set for the session's service, `localhost:8080`
 pointing at it and `.venv/bin/` at this checkout's virtualenv.
 """
@@ -96,6 +97,10 @@ def test_json_samples_parse(sample: DocSample) -> None:
 def workdir(tmp_path: Path) -> Path:
     (tmp_path / "photo.jpg").write_bytes(encode(text_on_photo(640, 400, "STOCK PHOTO"), "JPEG"))
     (tmp_path / "mask.png").write_bytes(encode(box_mask(640, 400, (60, 190, 600, 260)), "PNG"))
+    # The batch example's pair: a mask for one of them, detection for the other.
+    (tmp_path / "beach.jpg").write_bytes(encode(text_on_photo(320, 200, "BEACH"), "JPEG"))
+    (tmp_path / "city.jpg").write_bytes(encode(text_on_photo(320, 200, "CITY PHOTO"), "JPEG"))
+    (tmp_path / "beach-mask.png").write_bytes(encode(box_mask(320, 200, (20, 80, 300, 130)), "PNG"))
     return tmp_path
 
 

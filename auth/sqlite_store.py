@@ -247,10 +247,12 @@ class SqliteStore:
         bucket = Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second)
 
         def limit(connection: sqlite3.Connection) -> Decision:
-            now = self.clock()
-            window = quota_window(now, plan.quota_period)
             transaction = _write(connection) if cost > 0 else _read(connection)
             with transaction:
+                # Read under the write lock: the times written never go backwards, however
+                # long another writer kept this one waiting.
+                now = self.clock()
+                window = quota_window(now, plan.quota_period)
                 row = connection.execute(
                     "SELECT tokens, updated_at FROM buckets WHERE key_id = ?", (key_id,)
                 ).fetchone()

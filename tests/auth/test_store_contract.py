@@ -229,7 +229,7 @@ async def test_parallel_requests_admit_exactly_burst_over_cost(
         for client in clients:
             await client.aclose()
     admitted = sum(decision.allowed for decision in decisions)
-    assert admitted == plan.burst // cost
+    assert admitted == plan.burst // cost, decisions
     assert (await store.usage("key_a")).rate_limited == requests - admitted
     assert (await store.limit("key_a", plan, cost=0)).quota.used == admitted * cost
 

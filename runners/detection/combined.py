@@ -5,8 +5,8 @@
 2. The segmenter's probability map marks logos, badges and the other marks it learned;
    its components above `segmenter_threshold` whose mean probability reaches
    `segmenter_min_score` become logo regions, unless they lie mostly inside read text lines
-   (whose strokes are the mask there), and their probability, scaled to the image and
-   thresholded again, is their mask.
+   (whose strokes are the mask there) or the photo shows no mark there (`mark_evidence`), and
+   their probability, scaled to the image and thresholded again, is their mask.
 3. The repeat detector looks for a lattice. A lattice counts only where text or segmenter
    evidence confirms it (a periodic photo repeats too); then every detected piece is copied
    to all lattice points, and the strokes of the repeated part are added.
@@ -29,7 +29,7 @@ from runners.detection.repeat import RepeatDetector, RepeatPattern
 from runners.detection.segmenter import INPUT_LONG_SIDE, MarkSegmenter
 from runners.detection.text import TextDetector, TextLine
 
-__all__ = ["CombinedDetector", "DetectorConfig", "load_detector"]
+__all__ = ["CombinedDetector", "DetectorConfig", "load_detector", "mark_evidence"]
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,9 @@ class DetectorConfig:
     segmenter_long_side: int = INPUT_LONG_SIDE
     segmenter_threshold: float = 0.5
     segmenter_min_score: float = 0.85
-    """A segmenter component is kept when its mean probability reaches this."""
+    """A segmenter component is kept when its mean probability reaches this..."""
+    segmenter_min_evidence: float = 1.2
+    """...and its `mark_evidence` reaches this (1: no more edges than the photo around it)."""
     repeat_long_side: int = 512
     repeat_min_strength: float = 0.06
     dilate_px: int = 1
@@ -123,9 +125,7 @@ class CombinedDetector:
 
         logo_mask = np.zeros((height, width), bool)
         if probability is not None:
-            logo_mask, logo_regions = self._segmenter_regions(
-                probability, (height, width), text_boxes
-            )
+            logo_mask, logo_regions = self._segmenter_regions(image, probability, text_boxes)
             regions += logo_regions
 
         mask = text_mask | logo_mask
@@ -147,13 +147,17 @@ class CombinedDetector:
         return Detection(regions=tuple(regions), mask=final)
 
     def _segmenter_regions(
-        self, probability: np.ndarray, shape: tuple[int, int], text_boxes: np.ndarray
+        self, image: np.ndarray, probability: np.ndarray, text_boxes: np.ndarray
     ) -> tuple[np.ndarray, list[Region]]:
         """Components of the segmenter's map, judged at its own (small) scale; the kept ones
-        are scaled to `shape` and thresholded again there, for smooth edges."""
+        are scaled to the image's size and thresholded again there, for smooth edges."""
         config = self.config
-        height, width = shape
+        shape = height, width = image.shape[:2]
         small_h, small_w = probability.shape
+        small_gray = cv2.cvtColor(
+            cv2.resize(image, (small_w, small_h), interpolation=cv2.INTER_AREA),
+            cv2.COLOR_RGB2GRAY,
+        )
         ratio_x, ratio_y = width / small_w, height / small_h
         binary = (probability > config.segmenter_threshold).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
@@ -173,6 +177,8 @@ class CombinedDetector:
                 # Mostly inside read text lines: their strokes are the mask there, and the
                 # segmenter's coarser blob would only widen the hole to fill. A component
                 # reaching well beyond the text (a badge around its initials) stays.
+                continue
+            if mark_evidence(small_gray, labels == label) < config.segmenter_min_evidence:
                 continue
             keep[label] = True
             outline = tuple(
@@ -291,6 +297,37 @@ def _text_region(line: TextLine) -> Region:
         score=round(line.confidence, 4),
         text=line.text,
     )
+
+
+def mark_evidence(gray: np.ndarray, component: np.ndarray, ring_px: int = 8) -> float:
+    """How much more edge a region shows than the photo just around it.
+
+    A mark blended into a photo brings edges of its own: at its outline (where the blend
+    starts) or within it (its letters and shapes). The larger of two ratios, outline band
+    over surrounding ring (gradient magnitude) and inside over ring (Laplacian), each + 1 to
+    steady flat regions; about 1 where the segmenter fires on plain photo texture. Rings cut
+    off by the image border shrink, and a region without any ring at all counts as 1.
+    """
+    ys, xs = np.nonzero(component)
+    if ys.size == 0:
+        return 0.0
+    margin = ring_px + 3
+    top, left = max(0, ys.min() - margin), max(0, xs.min() - margin)
+    bottom = min(gray.shape[0], ys.max() + margin + 1)
+    right = min(gray.shape[1], xs.max() + margin + 1)
+    patch = gray[top:bottom, left:right].astype(np.float32)
+    inside = component[top:bottom, left:right].astype(np.uint8)
+    kernel = np.ones((3, 3), np.uint8)
+    grown = cv2.dilate(inside, kernel, iterations=2).astype(bool)
+    band = grown & ~cv2.erode(inside, kernel, iterations=2).astype(bool)
+    ring = cv2.dilate(inside, kernel, iterations=ring_px).astype(bool) & ~grown
+    if not ring.any():
+        return 1.0
+    gradient = np.hypot(cv2.Sobel(patch, cv2.CV_32F, 1, 0), cv2.Sobel(patch, cv2.CV_32F, 0, 1))
+    laplacian = np.abs(cv2.Laplacian(patch, cv2.CV_32F))
+    outline = (gradient[band].mean() + 1) / (gradient[ring].mean() + 1)
+    within = (laplacian[inside.astype(bool)].mean() + 1) / (laplacian[ring].mean() + 1)
+    return float(max(outline, within))
 
 
 def _mean_per_label(values: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:

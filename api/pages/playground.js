@@ -709,18 +709,18 @@ function showResponse(reply) {
   if (retry) rows.push(["Retry after", `${retry} s`]);
   const requestId = header("X-Request-Id");
   if (requestId) rows.push(["Request id", requestId]);
-  els.response.replaceChildren(
-    ...rows.map(([name, value]) => {
-      const row = document.createElement("div");
-      const term = document.createElement("dt");
-      const data = document.createElement("dd");
-      term.textContent = name;
-      data.textContent = value;
-      row.dataset.field = name;
-      row.append(term, data);
-      return row;
-    }),
-  );
+  els.response.replaceChildren(...rows.map(([name, value]) => responseRow(name, value)));
+}
+
+function responseRow(name, value) {
+  const row = document.createElement("div");
+  const term = document.createElement("dt");
+  const data = document.createElement("dd");
+  term.textContent = name;
+  data.textContent = value;
+  row.dataset.field = name;
+  row.append(term, data);
+  return row;
 }
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -764,24 +764,19 @@ function describeRegion(region) {
   return `${region.kind}${score}${text} at ${x},${y} (${width} × ${height})`;
 }
 
+// The headers already gave the region count and the processing time; the body adds what
+// only it holds.
 function showDetection(found) {
-  const rows = [...els.response.children];
-  const add = (name, value) => {
-    const row = document.createElement("div");
-    const term = document.createElement("dt");
-    const data = document.createElement("dd");
-    term.textContent = name;
-    data.textContent = value;
-    row.dataset.field = name;
-    row.append(term, data);
-    rows.push(row);
-  };
-  add("Regions", String(found.regions.length));
-  add("Coverage", percent(found.coverage));
-  if (typeof found.processing_time === "number") {
-    add("Processing time", `${found.processing_time.toFixed(3)} s (server)`);
+  const shown = new Set([...els.response.children].map((row) => row.dataset.field));
+  if (!shown.has("Detected regions")) {
+    els.response.append(responseRow("Detected regions", String(found.regions.length)));
   }
-  els.response.replaceChildren(...rows);
+  els.response.append(responseRow("Coverage", percent(found.coverage)));
+  if (!shown.has("Processing time") && typeof found.processing_time === "number") {
+    els.response.append(
+      responseRow("Processing time", `${found.processing_time.toFixed(3)} s (server)`),
+    );
+  }
 }
 
 // --- status, progress, errors ---------------------------------------------------------

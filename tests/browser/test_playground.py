@@ -275,6 +275,9 @@ def test_detect_draws_regions_and_fills_the_mask(
     assert regions.count() > 0
     expect(page.locator("#regions-list li")).to_have_count(regions.count())
     expect(page.locator("#clear-mask")).to_be_enabled()
+    answer = page.locator("#response")
+    for field in ("Detected regions", "Coverage", "Processing time"):
+        expect(answer.locator(f"[data-field='{field}']")).to_have_count(1)
     painted = page.evaluate(
         """() => { const c = document.getElementById("mask-view");
              const data = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;

@@ -11,7 +11,7 @@ import pytest
 from fake_api import BASE_URL, FakeApi, error, image_response, json_response, multipart_parts
 from PIL import Image
 
-from iopaint_sdk import NotFoundError, WatermarkProfile
+from iopaint_sdk import IOPaintClient, NotFoundError, WatermarkProfile, cli
 
 PROFILE = {
     "id": "wm_" + "ab" * 16,
@@ -157,3 +157,37 @@ def test_the_async_client_has_the_same_calls() -> None:
 
     asyncio.run(run())
     assert [r.method for r in api.requests] == ["POST", "GET", "POST", "DELETE"]
+
+
+def test_batch_process_sends_the_profile_with_every_image(tmp_path: Path) -> None:
+    api = FakeApi([], default=lambda request: image_response(X_Removal="deblend"))
+    with api.client() as client:
+        items = client.batch_process(
+            [rgba_png(), rgba_png()], tmp_path, watermark=PROFILE["id"], progress=False
+        )
+    assert [item.ok for item in items] == [True, True]
+    removals = [r for r in api.requests if r.url.path == "/api/v1/remove-watermark"]
+    assert len(removals) == 2
+    for request in removals:
+        fields = {p.name: p.content for p in multipart_parts(request) if p.filename is None}
+        assert fields == {"watermark": PROFILE["id"].encode()}
+
+
+def test_the_command_line_takes_a_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    api = FakeApi([image_response(X_Removal="mixed")])
+    monkeypatch.setenv("IOPAINT_API_KEY", "sk_live_" + "x" * 40)
+    monkeypatch.setattr(
+        cli,
+        "IOPaintClient",
+        lambda **options: IOPaintClient(
+            base_url=BASE_URL, http_client=httpx.Client(transport=httpx.MockTransport(api))
+        ),
+    )
+    image = tmp_path / "photo.png"
+    image.write_bytes(rgba_png())
+    assert cli.main(["remove", str(image), "-w", PROFILE["id"], "-o", str(tmp_path / "o.png")]) == 0
+    fields = {p.name: p.content for p in multipart_parts(api.requests[0]) if p.filename is None}
+    assert fields == {"watermark": PROFILE["id"].encode()}
+    assert "mixed" in capsys.readouterr().out

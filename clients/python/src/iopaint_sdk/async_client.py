@@ -170,10 +170,11 @@ class AsyncIOPaintClient:
         output_dir: str | os.PathLike[str],
         *,
         masks: ImageInput | Sequence[ImageInput] | Mapping[str, ImageInput] | None = None,
+        watermark: WatermarkProfile | str | None = None,
         concurrency: int | None = None,
         progress: bool | None = None,
     ) -> list[BatchItem]:
-        entries = plan_batch(images, output_dir, masks)
+        entries = plan_batch(images, output_dir, masks, _profile_id(watermark))
         slots = asyncio.Semaphore(max(1, concurrency or self.max_concurrency))
         bar = ProgressBar(len(entries), enabled=progress)
         results: list[BatchItem | None] = [None] * len(entries)

@@ -153,6 +153,8 @@ class IOPaintClient:
         `mask`: white = remove, black = keep; without one the server detects the watermark.
         `output`: also write the PNG there (a path or a binary file).
         `as_pil`: return a PIL image instead of bytes.
+        `watermark`: one of the key's watermark profiles (or its id): the mark's blend is
+        inverted instead of painted over; `ImageResult.removal` says how it went.
         """
         call = endpoints.remove_watermark(
             to_upload(image, default_name="image"),
@@ -187,6 +189,7 @@ class IOPaintClient:
         output_dir: str | os.PathLike[str],
         *,
         masks: ImageInput | Sequence[ImageInput] | Mapping[str, ImageInput] | None = None,
+        watermark: WatermarkProfile | str | None = None,
         concurrency: int | None = None,
         progress: bool | None = None,
     ) -> list[BatchItem]:
@@ -198,7 +201,7 @@ class IOPaintClient:
         refused key or a spent quota leaves the images not yet sent failed with that error.
         `progress`: a progress bar on stderr (default: when stderr is a terminal).
         """
-        entries = plan_batch(images, output_dir, masks)
+        entries = plan_batch(images, output_dir, masks, _profile_id(watermark))
         workers = max(1, min(concurrency or self.max_concurrency, len(entries) or 1))
         bar = ProgressBar(len(entries), enabled=progress)
         results: list[BatchItem | None] = [None] * len(entries)

@@ -108,6 +108,11 @@ def _place(image: np.ndarray, template: WatermarkTemplate) -> tuple[Layers | Non
         return None, "the template was not found in the image"
     placements = [refine(image, template, placement) for placement in coarse]
     placements = [p for p in placements if p.gain >= MIN_GAIN]
+    if placements:
+        # Copies of one repeated mark share its opacity: a "copy" far weaker or stronger
+        # than the best one is a chance match.
+        first = placements[0]
+        placements = [p for p in placements if 0.5 <= p.gain / first.gain <= 2.0]
     if not placements:
         return None, "the template was found but with no opacity"
     window = placement_window(template, placements, image.shape[:2], margin=SEAM + 2)

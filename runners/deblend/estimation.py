@@ -84,7 +84,7 @@ def estimate_layers(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     for image in images:
         inversion = invert(image, alpha, colour)
         usable = ~inversion.to_inpaint
-        contrast, residual = outline_residual(image, inversion.image, alpha, usable)
+        contrast, residual = outline_residual(image, inversion.image, alpha, colour, usable)
         residuals.append(residual if contrast > 0 else 1.0)
     if float(np.median(residuals)) > MAX_RESIDUAL:
         raise DeblendError(

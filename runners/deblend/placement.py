@@ -28,15 +28,15 @@ from runners.deblend.template import MIN_VISIBLE_ALPHA, WatermarkTemplate
 __all__ = ["Layers", "Placement", "find_placements", "refine", "render"]
 
 MIN_SCALE, MAX_SCALE = 0.25, 4.0
-SCALE_STEPS_PER_OCTAVE = 4
+SCALE_STEPS_PER_OCTAVE = 8
 ANGLES = (-3.0, 3.0)
 """Degrees tried, besides 0, at the best scale of the coarse search; the fine search reaches
 the ±5° between and beyond."""
-COARSE_LONG_SIDE = 512
-"""The coarse search's image size: enough for marks of a few dozen pixels and up."""
-MIN_COARSE_SIDE = 10
-"""A template shorter than this at the coarse size is matched on a larger copy instead."""
-MIN_SCORE = 0.22
+COARSE_TEMPLATE_SIDE = 96
+"""Length (pixels) of the mark's longer side on the copy each scale is matched on."""
+MIN_COARSE_SIDE = 8
+"""The mark's shorter side is at least this long on the matched copy."""
+MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
 COPY_RATIO = 0.6
 """A further copy of a repeated mark must score this share of the best one."""
@@ -44,10 +44,8 @@ EDGE_KNEE = 24.0
 """Sobel response (about six grey levels of step) at which an edge counts half."""
 FLAT_SPREAD = 0.02
 """Orientation spread below which a window is flat: it scores nothing."""
-VERIFIED = 3
-"""Coarse candidates of each ranking checked by the gradient energy they remove."""
-VERIFY_BUDGET = 60
-"""Cost evaluations spent on each candidate before comparing them."""
+BLUR = 1.5
+"""Gaussian sigma (pixels) of the copies a first gain and position are found on."""
 REFINE_LONG_SIDE = 384
 """Windows larger than this are refined on a reduced copy first, then polished at full size."""
 
@@ -307,16 +305,29 @@ def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
 
 
 def _removed_energy(image: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
-    """Gradient energy (summed over the window) that the candidate removes once briefly
-    refined: a coarse peak can be a pixel or two off, which for a sharp mark adds energy."""
-    tuned = refine(image, template, _peak(scored, template), max_evaluations=VERIFY_BUDGET)
-    window = placement_window(template, [tuned], image.shape[:2], margin=8)
+    """Gradient energy that the candidate removes with its best gain, on blurred copies."""
+    placement = _peak(scored, template)
+    window = placement_window(template, [placement], image.shape[:2], margin=8)
     if window is None:
-        return 0.0
-    layers = render(template, [tuned], image.shape[:2], window=window)
-    before, _ = deblended_gradient_energy(image, layers, invert=False)
+        return -math.inf
+    soft = _blurred(image, window)
+    cost = _cost(soft, template, window, blur=BLUR)
+    tuned = _best_gain(placement, cost, float(template.alpha.max()), steps=8)
+    layers = _soft_layers(render(template, [tuned], image.shape[:2], window=window), BLUR)
+    return _energy_removed(soft, layers)
+
+
+def _energy_removed(image: np.ndarray, layers: Layers) -> float:
+    """Gradient energy over the window before inversion minus after. Pixels too opaque to
+    invert will be inpainted: they are counted at the inverted pixels' mean gradient, so an
+    opaque mark is not outscored by a faint chance match that inverts everything."""
+    height, width = layers.alpha.shape
+    total = height * (width - 1) + (height - 1) * width
+    before, _ = deblended_gradient_energy(image, layers, invert=False, max_alpha=2.0)
     after, pairs = deblended_gradient_energy(image, layers)
-    return (before - after) * pairs
+    if pairs == 0:
+        return 0.0
+    return before * total - after * total
 
 
 def find_placements(
@@ -329,15 +340,18 @@ def find_placements(
     """Coarse placements of `template` in `image` ((H, W, 3) uint8), best first; empty when
     nothing correlates above `min_score`. Gains are a first guess (refine them)."""
     height, width = image.shape[:2]
-    base = min(1.0, COARSE_LONG_SIDE / max(height, width))
-    short_side = min(template.shape)
+    visible = template.cropped().shape
+    long_side, short_side = max(visible), min(visible)
     features: dict[float, np.ndarray] = {}
     candidates: list[Scored] = []
     for scale in _scales():
-        factor = base
-        while factor < 1.0 and short_side * scale * factor < MIN_COARSE_SIDE:
-            factor = min(1.0, factor * 2)
-        if short_side * scale * factor < 3:
+        # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
+        # a scale step then shifts its ends by a pixel or two whatever its size, and small
+        # and large scales meet chance correlations on equal terms.
+        factor = min(1.0, COARSE_TEMPLATE_SIDE / (long_side * scale))
+        factor = min(1.0, max(factor, MIN_COARSE_SIDE / (short_side * scale)))
+        factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
+        if short_side * scale * factor < 3 or max(height, width) * factor < 16:
             continue
         if factor not in features:
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
@@ -350,10 +364,10 @@ def find_placements(
         return []
     # Correlation alone favours small scales (chance) and evidence large ones (partial
     # overlap with the true copy): a few of each are verified by what they remove.
-    by_score = sorted(candidates, key=lambda c: -float(c[4].max()))[:VERIFIED]
-    by_evidence = sorted(candidates, key=lambda c: -c[0])[:VERIFIED]
-    shortlist = {id(c): c for c in by_score + by_evidence}.values()
-    best = max(shortlist, key=lambda c: _removed_energy(image, template, c))
+    # Correlation alone favours small scales (chance agreement with photo texture): every
+    # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
+    # the coarse peak's pixel or two of error); the one that removes most gradient wins.
+    best = max(candidates, key=lambda c: _removed_energy(image, template, c))
     # Angles only at the winning scale: a few degrees barely move the scale's score.
     for angle in ANGLES:
         scored = _score(features[best[3]], template, best[1], angle, best[3], min_score)
@@ -463,10 +477,8 @@ def _search(
         # First on blurred copies: a coarse peak a pixel or two off makes any sharp
         # inversion look worse than none, so gain and position are found where a small
         # offset costs little, then polished sharp.
-        blurred = cv2.GaussianBlur(image[window[0] : window[2], window[1] : window[3]], (0, 0), 1.5)
-        soft = np.zeros_like(image)
-        soft[window[0] : window[2], window[1] : window[3]] = blurred
-        soft_cost = _cost(soft, template, window, blur=1.5)
+        soft = _blurred(image, window)
+        soft_cost = _cost(soft, template, window, blur=BLUR)
         placement = _best_gain(placement, soft_cost, peak)
         placement = _pattern(placement, soft_cost, [2.0, 2.0, 0.08, 2.5, 0.15], budget // 2, peak)
         steps = [0.5, 0.5, 0.01, 0.5, 0.04]
@@ -490,13 +502,25 @@ def _cost(
             return math.inf
         layers = render(template, [candidate], image.shape[:2], window=window)
         if blur > 0:
-            premultiplied = cv2.GaussianBlur(layers.alpha[..., None] * layers.colour, (0, 0), blur)
-            alpha = cv2.GaussianBlur(layers.alpha, (0, 0), blur)
-            colour = premultiplied / np.maximum(alpha, 1e-6)[..., None]
-            layers = Layers(layers.top, layers.left, alpha, np.clip(colour, 0, 255))
+            layers = _soft_layers(layers, blur)
         return deblended_gradient_energy(image, layers)[0]
 
     return cost
+
+
+def _blurred(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """`image` with its `window` blurred (the rest is not read)."""
+    top, left, bottom, right = window
+    soft = np.zeros_like(image)
+    soft[top:bottom, left:right] = cv2.GaussianBlur(image[top:bottom, left:right], (0, 0), BLUR)
+    return soft
+
+
+def _soft_layers(layers: Layers, blur: float) -> Layers:
+    premultiplied = cv2.GaussianBlur(layers.alpha[..., None] * layers.colour, (0, 0), blur)
+    alpha = cv2.GaussianBlur(layers.alpha, (0, 0), blur)
+    colour = premultiplied / np.maximum(alpha, 1e-6)[..., None]
+    return Layers(layers.top, layers.left, alpha, np.clip(colour, 0, 255).astype(np.float32))
 
 
 def _pattern(

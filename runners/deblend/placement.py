@@ -38,6 +38,8 @@ MIN_COARSE_SIDE = 8
 """The mark's shorter side is at least this long on the matched copy."""
 MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
+COPY_ENERGY = 0.3
+"""A further copy must remove this share of the gradient energy the best one removes."""
 COPY_RATIO = 0.6
 """A further copy of a repeated mark must score this share of the best one."""
 EDGE_KNEE = 24.0
@@ -307,8 +309,14 @@ def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
 def _removed_energy(small: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
     """Gradient energy that the candidate removes with its best gain, on a blurred copy of
     `small`, the image at the candidate's matching size (cheap at any image size)."""
+    return _placement_energy(small, template, _peak(scored, template), scored[3])
+
+
+def _placement_energy(
+    small: np.ndarray, template: WatermarkTemplate, placement: Placement, factor: float
+) -> float:
     image = small
-    placement = _scaled(_peak(scored, template), scored[3])
+    placement = _scaled(placement, factor)
     window = placement_window(template, [placement], image.shape[:2], margin=8)
     if window is None:
         return -math.inf
@@ -400,7 +408,13 @@ def find_placements(
             )
         )
     copies.sort(key=lambda placement: -placement.score)
-    return copies[:max_copies]
+    copies = copies[:max_copies]
+    if len(copies) > 1:
+        # Other peaks are copies of a repeated mark only if they too remove the outline.
+        energies = [_placement_energy(shrunk[factor], template, c, factor) for c in copies]
+        strongest = max(energies)
+        copies = [c for c, e in zip(copies, energies, strict=True) if e >= COPY_ENERGY * strongest]
+    return copies
 
 
 # --- fine search --------------------------------------------------------------------------------

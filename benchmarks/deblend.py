@@ -371,6 +371,7 @@ def main() -> None:
     parser.add_argument("--lama", action="store_true", help="inpaint with LaMa (needs weights)")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="before/after crops")
     parser.add_argument("--no-timing", action="store_true", help="skip the 4096x3072 timing")
+    parser.add_argument("--timing-only", action="store_true", help="only the 4096x3072 timing")
     args = parser.parse_args()
     if args.lama:
         from runners.loading import load_inpainter
@@ -385,6 +386,9 @@ def main() -> None:
         sources = sources[:3]
     pictures = [photos.load(source, long_side=long_side) for source in sources]
     bench = Bench(args, inpainter)
+    if args.timing_only:
+        time_large(bench, pictures[0], repeats=1 if args.quick else 3)
+        return
     started = time.perf_counter()
     run_profiles(bench, pictures)
     run_tiled(bench, pictures)

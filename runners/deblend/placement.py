@@ -38,6 +38,8 @@ MIN_COARSE_SIDE = 8
 """The mark's shorter side is at least this long on the matched copy."""
 MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
+COPY_ENERGY = 0.3
+"""A further copy must remove this share of the gradient energy the best one removes."""
 COPY_RATIO = 0.6
 """A further copy of a repeated mark must score this share of the best one."""
 EDGE_KNEE = 24.0
@@ -304,9 +306,17 @@ def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
     )
 
 
-def _removed_energy(image: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
-    """Gradient energy that the candidate removes with its best gain, on blurred copies."""
-    placement = _peak(scored, template)
+def _removed_energy(small: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
+    """Gradient energy that the candidate removes with its best gain, on a blurred copy of
+    `small`, the image at the candidate's matching size (cheap at any image size)."""
+    return _placement_energy(small, template, _peak(scored, template), scored[3])
+
+
+def _placement_energy(
+    small: np.ndarray, template: WatermarkTemplate, placement: Placement, factor: float
+) -> float:
+    image = small
+    placement = _scaled(placement, factor)
     window = placement_window(template, [placement], image.shape[:2], margin=8)
     if window is None:
         return -math.inf
@@ -343,6 +353,7 @@ def find_placements(
     visible = template.cropped().shape
     long_side, short_side = max(visible), min(visible)
     features: dict[float, np.ndarray] = {}
+    shrunk: dict[float, np.ndarray] = {}
     candidates: list[Scored] = []
     for scale in _scales():
         # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
@@ -356,6 +367,7 @@ def find_placements(
         if factor not in features:
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            shrunk[factor] = small
             features[factor] = _orientation(small)
         scored = _score(features[factor], template, scale, 0.0, factor, min_score)
         if scored is not None:
@@ -367,7 +379,7 @@ def find_placements(
     # Correlation alone favours small scales (chance agreement with photo texture): every
     # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
     # the coarse peak's pixel or two of error); the one that removes most gradient wins.
-    best = max(candidates, key=lambda c: _removed_energy(image, template, c))
+    best = max(candidates, key=lambda c: _removed_energy(shrunk[c[3]], template, c))
     # Angles only at the winning scale: a few degrees barely move the scale's score.
     for angle in ANGLES:
         scored = _score(features[best[3]], template, best[1], angle, best[3], min_score)
@@ -396,7 +408,13 @@ def find_placements(
             )
         )
     copies.sort(key=lambda placement: -placement.score)
-    return copies[:max_copies]
+    copies = copies[:max_copies]
+    if len(copies) > 1:
+        # Other peaks are copies of a repeated mark only if they too remove the outline.
+        energies = [_placement_energy(shrunk[factor], template, c, factor) for c in copies]
+        strongest = max(energies)
+        copies = [c for c, e in zip(copies, energies, strict=True) if e >= COPY_ENERGY * strongest]
+    return copies
 
 
 # --- fine search --------------------------------------------------------------------------------

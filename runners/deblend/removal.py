@@ -182,7 +182,8 @@ def remove_blended(
     if contrast < MIN_OUTLINE_CONTRAST:
         reason = f"{how}; its outline is not visible (contrast {contrast:.1f})"
         return _fallback(image, mask, None, inpainter, reason)
-    opaque = float((layers.alpha[layers.alpha > MARK_ALPHA] >= max_alpha).mean())
+    marked = layers.alpha[layers.alpha > MARK_ALPHA]
+    opaque = float((marked >= max_alpha).mean()) if marked.size else 0.0
     if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
         reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
         return _fallback(image, mask, None, inpainter, reason)

@@ -223,6 +223,22 @@ class Settings(BaseSettings):
         "are not public (tests, private deployments); empty: public addresses only.",
     )
 
+    # --- watermark profiles (docs/api.md, "Watermark profiles") -------------------------------
+    watermark_max_kb: int = Field(
+        2048, gt=0, description="Largest RGBA PNG of a watermark profile, KB (over: 400)."
+    )
+    watermark_max_pixels: int = Field(
+        4_194_304, gt=0, description="Largest width x height of a watermark profile, px."
+    )
+    watermarks_per_account: int = Field(
+        20, gt=0, description="Watermark profiles one account may keep (more: 409)."
+    )
+    watermark_estimate_max_images: int = Field(
+        16,
+        ge=2,
+        description="Most images one profile may be estimated from (each costs one request).",
+    )
+
     @property
     def deadlines(self) -> Deadlines:
         return Deadlines.from_request_timeout(self.request_timeout_s)

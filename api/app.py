@@ -26,13 +26,16 @@ from api.job_wiring import JobAccounts
 from api.middleware import request_id_of
 from api.model_client import ModelClient
 from api.openapi import load_contract
-from api.output_format import choose_output_format
+from api.output_format import choose_output_format, prefers_png
 from api.pages import page_routes
 from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import DETECT_FORM, REMOVAL_FORM, FormSpec, Upload, read_upload
+from api.watermark_routes import Profiles, WatermarksApi
 from errors import NotFound, ServiceError, ServiceUnavailable, error_response
 from jobs.store import JobStore
+from profiles.backends import open_profile_store
+from profiles.store import ProfileStore
 from runners.model_info import ModelInfo
 from settings import Settings
 
@@ -54,10 +57,13 @@ class ApiAccounts(AccountStats, JobAccounts, Protocol):
 class WatermarkApi:
     """Route handlers, holding what they need instead of reaching for globals."""
 
-    def __init__(self, models: ModelClient, accounts: AccountStats, settings: Settings) -> None:
+    def __init__(
+        self, models: ModelClient, accounts: AccountStats, settings: Settings, profiles: Profiles
+    ) -> None:
         self.models = models
         self.accounts = accounts
         self.settings = settings
+        self.profiles = profiles
         self.remover = Remover(models, settings)
         self.last_info: ModelInfo | None = None
         self.pending = 0
@@ -68,14 +74,18 @@ class WatermarkApi:
     async def remove_watermark(self, request: Request) -> Response:
         async def work(upload: Upload) -> Response:
             output = choose_output_format(request.headers.get("accept"), upload.output_format)
-            removal = await self.remover.remove(upload.image, upload.mask, output=output)
+            template = await self.profiles.template_for(request.state.account, upload.watermark)
+            removal = await self.remover.remove(
+                upload.image, upload.mask, output=output, template=template
+            )
             logger.info(
-                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) model=%s %s %.3fs",
+                "remove-watermark request=%s %dx%d mask=%.1f%% (%s) %s model=%s %s %.3fs",
                 request_id_of(request.scope),
                 removal.width,
                 removal.height,
                 100.0 * removal.mask_share,
                 removal.mask_source,
+                removal.removal,
                 removal.model,
                 output,
                 removal.processing_seconds,
@@ -101,7 +111,7 @@ class WatermarkApi:
                 found.processing_seconds,
             )
             setattr(request.state, PROCESSING_SECONDS, found.processing_seconds)
-            if _prefers_png(request):
+            if prefers_png(request.headers.get("accept")):
                 return Response(found.mask_png(), media_type=PNG, headers=found.headers())
             with_mask = request.query_params.get("include") == "mask"
             return JSONResponse(found.as_json(with_mask=with_mask), headers=found.headers())
@@ -171,12 +181,19 @@ class WatermarkApi:
 
 
 def create_app(
-    models: ModelClient, accounts: ApiAccounts, settings: Settings, jobs: JobStore | None = None
+    models: ModelClient,
+    accounts: ApiAccounts,
+    settings: Settings,
+    jobs: JobStore | None = None,
+    profiles: ProfileStore | None = None,
 ) -> Starlette:
-    """The API app; `jobs` is the job store (default: the one the settings choose)."""
-    api = WatermarkApi(models, accounts, settings)
-    job_api = JobsApi(api.remover, accounts, settings, store=jobs)
-    routes = [*routes_of(api), *routes_of(job_api), *page_routes()]
+    """The API app; `jobs` and `profiles` are the job and watermark-profile stores (default:
+    the ones the settings choose)."""
+    kept = Profiles(profiles if profiles is not None else open_profile_store(settings), settings)
+    api = WatermarkApi(models, accounts, settings, kept)
+    job_api = JobsApi(api.remover, accounts, settings, kept, store=jobs)
+    watermarks = WatermarksApi(models, kept, settings)
+    routes = [*routes_of(api), *routes_of(job_api), *routes_of(watermarks), *page_routes()]
     PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 
     @asynccontextmanager
@@ -188,25 +205,13 @@ def create_app(
         yield
         api.warm_up.cancel()
         await job_api.stop()
+        await kept.store.aclose()
 
     return Starlette(
         routes=routes,
         exception_handlers={ServiceError: _service_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
-
-
-def _prefers_png(request: Request) -> bool:
-    """`Accept: image/png` (before JSON, if both are listed) asks for the mask itself."""
-    accepted = [
-        part.split(";")[0].strip().lower() for part in request.headers.get("accept", "").split(",")
-    ]
-    for media_type in accepted:
-        if media_type in (PNG, "image/*"):
-            return True
-        if media_type in ("application/json", "application/*"):
-            return False
-    return False
 
 
 async def _service_error(request: Request, exc: ServiceError) -> Response:

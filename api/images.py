@@ -128,12 +128,40 @@ def encode_mask_png(mask: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def decode_watermark_png(data: bytes, *, max_dimension: int, max_pixels: int) -> np.ndarray:
+    """A watermark profile's PNG as ``(h, w, 4)`` uint8 RGBA, or `BadRequest`: it must be a
+    PNG with transparency (the mark's opacity), within the size caps, and not fully clear."""
+    picture = _open_checked(
+        data, max_dimension=max_dimension, formats=None, what="watermark", max_pixels=max_pixels
+    )
+    if picture.format != "PNG":
+        raise BadRequest(
+            f"Invalid watermark format: {picture.format} is not supported (send a PNG with "
+            "transparency)"
+        )
+    if not _has_alpha(picture):
+        raise BadRequest(
+            "Invalid watermark format: the PNG has no alpha channel; the mark's opacity must "
+            "be its transparency (RGBA)"
+        )
+    rgba = np.asarray(picture.convert("RGBA"), dtype=np.uint8)
+    if not rgba[..., 3].any():
+        raise BadRequest("Invalid watermark format: every pixel is fully transparent")
+    return np.ascontiguousarray(rgba)
+
+
+def encode_rgba_png(rgba: np.ndarray) -> bytes:
+    """An ``(h, w, 4)`` uint8 RGBA template as the PNG a watermark profile keeps."""
+    return _save(Image.fromarray(rgba, mode="RGBA"), "PNG", None, compress_level=6)
+
+
 def _open_checked(
     data: bytes,
     *,
     max_dimension: int,
     formats: dict[str, str] | None,
     what: str = "image",
+    max_pixels: int | None = None,
 ) -> Image.Image:
     """Open, check format and dimensions from the header, then decode the pixels.
 
@@ -162,6 +190,11 @@ def _open_checked(
     width, height = picture.size
     if width > max_dimension or height > max_dimension:
         raise BadRequest(too_large)
+    if max_pixels is not None and width * height > max_pixels:
+        raise BadRequest(
+            f"{what.capitalize()} too large: {width}x{height} is over {max_pixels} pixels; "
+            f"crop it to the mark"
+        )
     if width == 0 or height == 0:
         raise BadRequest(f"{invalid}: the {what} has no pixels")
     if picture.format != "MPO" and getattr(picture, "n_frames", 1) > 1:

@@ -39,6 +39,7 @@ from api.middleware import request_id_of
 from api.removal import Remover
 from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, Policy, route
 from api.uploads import Form, FormSpec, read_form
+from api.watermark_routes import Profiles
 from auth.records import Account
 from auth.store import StoreUnavailable
 from errors import (
@@ -74,7 +75,7 @@ from settings import Settings
 logger = logging.getLogger(__name__)
 
 PNG = "image/png"
-JOB_FORM = FormSpec(files=("image", "mask"), texts=("callback_url",))
+JOB_FORM = FormSpec(files=("image", "mask"), texts=("callback_url", "watermark"))
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)(?=$|[,;\s])", re.IGNORECASE)
 RETRY_AFTER_S = 5
@@ -92,10 +93,12 @@ class JobsApi:
         remover: Remover,
         accounts: JobAccounts,
         settings: Settings,
+        profiles: Profiles,
         *,
         store: JobStore | None = None,
     ) -> None:
         self.settings = settings
+        self.profiles = profiles
         self.store = store if store is not None else open_job_store(settings)
         self.worker = JobWorker(
             self.store,
@@ -205,7 +208,7 @@ class JobsApi:
         plan = account.plan
         spec = FormSpec(
             files=("image", "mask"),
-            texts=("callback_url",),
+            texts=("callback_url", "watermark"),
             max_files=plan.max_batch,
             too_many=f"Too many images: the {plan.name} plan takes at most {plan.max_batch} "
             "per batch",
@@ -273,6 +276,7 @@ class JobsApi:
         """Check, charge and queue; or answer an idempotent replay. Nothing is spent unless
         the jobs are queued (a race past the queue cap excepted)."""
         callback_url = await self._callback_url(account, form.texts.get("callback_url", ""))
+        watermark = await self._watermark_png(account, form.texts.get("watermark", ""))
         owner = owner_of(account)
         key = self._idempotency_key(request, account, form)
         if key is not None:
@@ -292,7 +296,9 @@ class JobsApi:
         try:
             await self._refuse_if_queue_full(owner, len(items))
             await getattr(request.state, CHARGE)(len(items))
-            submission = self._submission(request, owner, items, callback_url, batch=batch, key=key)
+            submission = self._submission(
+                request, owner, items, callback_url, watermark, batch=batch, key=key
+            )
             try:
                 await self._store(self.store.submit(submission, caps=self.caps))
             except QueueFull as full:
@@ -318,6 +324,7 @@ class JobsApi:
         owner: Owner,
         items: list[BatchItem],
         callback_url: str | None,
+        watermark: bytes | None,
         *,
         batch: bool,
         key: IdempotencyKey | None,
@@ -339,7 +346,7 @@ class JobsApi:
                     batch_id=batch_id,
                     position=position,
                 ),
-                JobInput(item.image, item.mask),
+                JobInput(item.image, item.mask, watermark),
             )
             for position, item in enumerate(items)
         )
@@ -354,6 +361,13 @@ class JobsApi:
                 callback_url=callback_url,
             )
         return Submission(owner, jobs, batch=record, idempotency=key)
+
+    async def _watermark_png(self, account: Account, watermark: str) -> bytes | None:
+        """The named profile's PNG, copied into each job (404 when it is not the caller's)."""
+        if not watermark.strip():
+            return None
+        profile = await self.profiles.profile_of(account, watermark.strip())
+        return profile.png
 
     async def _callback_url(self, account: Account, url: str) -> str | None:
         """The checked callback URL (None when none was sent); 400 when refused."""

@@ -3,7 +3,8 @@
 `jobs/` knows nothing of accounts or of the model client; its worker takes a processor, a
 usage recorder and a source of webhook secrets (`jobs.worker`). Here they are made:
 
-- `removal_processor`: a job's work is the synchronous route's (`Remover.remove`), and its
+- `removal_processor`: a job's work is the synchronous route's (`Remover.remove`, with the
+  watermark profile copied into the job when one was named), and its
   errors are the envelope that route would have answered; a 503 (model busy, restarting)
   is a passing failure the worker retries;
 - `AccountUsage`: the job's end recorded with `Accounts.record`, under the job's receipt;
@@ -17,6 +18,9 @@ import json
 from dataclasses import asdict
 from typing import Protocol
 
+from starlette.concurrency import run_in_threadpool
+
+from api.images import decode_watermark_png
 from api.removal import Remover
 from auth.plans import Plan
 from auth.records import Account
@@ -53,7 +57,15 @@ def account_of(owner: Owner) -> Account:
 def removal_processor(remover: Remover) -> Processor:
     async def process(job_input: JobInput) -> Outcome:
         try:
-            removal = await remover.remove(job_input.image, job_input.mask)
+            template = None
+            if job_input.watermark is not None:
+                template = await run_in_threadpool(
+                    decode_watermark_png,
+                    job_input.watermark,
+                    max_dimension=remover.settings.max_dimension,
+                    max_pixels=remover.settings.watermark_max_pixels,
+                )
+            removal = await remover.remove(job_input.image, job_input.mask, template=template)
         except ServiceUnavailable as exc:
             return Failed(error_body(exc.status_code, exc.detail), retryable=True)
         except ServiceError as exc:

@@ -21,8 +21,17 @@ import httpx
 import numpy as np
 from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
 
-from errors import ServiceError, ServiceUnavailable
+from errors import ServiceError, ServiceUnavailable, UnprocessableEntity
 from runners.batch import detect_items, inpaint_items, pack_item, unpack_detection
+from runners.deblend import Deblended
+from runners.deblend_calls import (
+    deblend_call,
+    estimate_call,
+    optional_mask,
+    optional_template,
+    unpack_deblended,
+    unpack_estimate,
+)
 from runners.detection.detector import Detection, Detector
 from runners.inpainter import Inpainter
 from runners.model_info import ModelInfo, model_info
@@ -34,6 +43,12 @@ class ModelUnreachable(ServiceUnavailable):
 
 class ProcessingFailed(ServiceError):
     """The model raised while processing a request (500)."""
+
+
+class DeblendRefused(UnprocessableEntity):
+    """De-blending found nothing it could do with this input (`runners.deblend.DeblendError`
+    on the model side): no mark to invert, too few repeats, images that do not fit (422).
+    Callers with a fallback (plain inpainting) catch it."""
 
 
 logger = logging.getLogger(__name__)
@@ -57,6 +72,18 @@ class ModelClient(Protocol):
 
     async def detect(self, image: np.ndarray) -> Detection:
         """``(H, W, 3)`` uint8 RGB -> the watermarks found and their mask."""
+        ...
+
+    async def deblend(
+        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+    ) -> Deblended:
+        """Invert the blend of a mark: ``template`` ``(h, w, 4)`` uint8 RGBA (None: estimated
+        from the image's own repeats), ``mask`` ``(H, W)`` uint8 or None; `DeblendRefused`."""
+        ...
+
+    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
+        """Same-size RGB images carrying one mark -> its ``(h, w, 4)`` uint8 RGBA template;
+        `DeblendRefused` when no mark can be estimated from them."""
         ...
 
     async def model_info(self) -> ModelInfo: ...
@@ -93,6 +120,24 @@ class InProcessModels:
                 raise RuntimeError("watermark detection is off")
             results = await asyncio.to_thread(detect_items, self.detector, [image])
         return unpack_detection(results[0])
+
+    async def deblend(
+        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+    ) -> Deblended:
+        with _model_errors():
+            answer = await asyncio.to_thread(
+                deblend_call,
+                self.inpainter,
+                image,
+                optional_template(template),
+                optional_mask(mask),
+            )
+            return _deblended(answer)
+
+    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
+        with _model_errors():
+            answer = await asyncio.to_thread(estimate_call, images)
+            return _estimated(answer)
 
     async def warm_up(self) -> None:
         # No dispatcher to train here; one tiny call pays the model's lazy initialisation.
@@ -133,6 +178,32 @@ class RunnerClient:
             )
             return unpack_detection(results[0])
 
+    async def deblend(
+        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+    ) -> Deblended:
+        with _model_errors():
+            answer = await asyncio.wait_for(
+                _once_more_on_dropped_connection(
+                    lambda: self._handle().to_async.deblend(
+                        image=image,
+                        template=optional_template(template),
+                        mask=optional_mask(mask),
+                    )
+                ),
+                self._call_timeout_s,
+            )
+            return _deblended(answer)
+
+    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
+        with _model_errors():
+            answer = await asyncio.wait_for(
+                _once_more_on_dropped_connection(
+                    lambda: self._handle().to_async.estimate_template(images=images)
+                ),
+                self._call_timeout_s,
+            )
+            return _estimated(answer)
+
     async def warm_up(self) -> None:
         await _warm_up(self, calls=DISPATCHER_TRAINING_CALLS)
 
@@ -143,6 +214,20 @@ class RunnerClient:
                 self._info_timeout_s,
             )
         return ModelInfo(**info)
+
+
+def _deblended(answer: dict[str, Any]) -> Deblended:
+    unpacked = unpack_deblended(answer)
+    if isinstance(unpacked, str):
+        raise DeblendRefused(f"The watermark could not be de-blended: {unpacked}")
+    return unpacked
+
+
+def _estimated(answer: dict[str, Any]) -> np.ndarray:
+    unpacked = unpack_estimate(answer)
+    if isinstance(unpacked, str):
+        raise DeblendRefused(f"No watermark could be estimated from these images: {unpacked}")
+    return unpacked
 
 
 async def _warm_up(models: ModelClient, *, calls: int) -> None:

@@ -118,3 +118,16 @@ def choose_output_format(accept: str | None, form_value: str | None) -> OutputFo
         raise BadRequest(
             f"Unknown output format '{shown}' in the '{FORMAT_FIELD}' field: use png, webp or jpeg"
         ) from None
+
+
+def prefers_png(accept: str | None) -> bool:
+    """Whether `Accept` asks for a PNG before JSON (`image/png` or `image/*` listed first):
+    routes that answer JSON by default (detect's mask, a watermark profile) send the
+    picture itself then."""
+    for part in (accept or "").split(","):
+        media_type = part.split(";")[0].strip().lower()
+        if media_type in ("image/png", "image/*"):
+            return True
+        if media_type in ("application/json", "application/*"):
+            return False
+    return False

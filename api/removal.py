@@ -2,6 +2,7 @@
 
     remover = Remover(models, settings)
     result = await remover.remove(image_bytes, mask_bytes)    # mask_bytes None: detect first
+    result = await remover.remove(image_bytes, None, template=rgba)   # a watermark profile
     found = await remover.detect(image_bytes)
 
 Decoding and encoding run in worker threads, the models in the model process
@@ -17,10 +18,11 @@ import time
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 from starlette.concurrency import run_in_threadpool
 
 from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_result
-from api.model_client import ModelClient
+from api.model_client import DeblendRefused, ModelClient
 from api.output_format import OutputFormat
 from errors import BadRequest, NotFound, UnprocessableEntity
 from runners.detection.detector import Detection, Region
@@ -40,7 +42,11 @@ DETECTION_OFF_MASK_REQUIRED = (
 
 DETECTION_DISABLED = "Detection disabled"
 
-MaskSource = Literal["detected", "uploaded"]
+MaskSource = Literal["detected", "uploaded", "profile"]
+RemovalKind = Literal["deblend", "inpaint", "mixed"]
+TILED_KIND = "pattern"
+"""The detector's region kind for a repeated (tiled) mark, whose repeats de-blending can
+estimate the mark from."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,8 @@ class Removal:
     """How many regions detection found; None when the client sent the mask."""
     mask_share: float
     processing_seconds: float
+    removal: RemovalKind = "inpaint"
+    """How the mark went: its blend inverted, inpainted, or both (`X-Removal`)."""
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -66,6 +74,7 @@ class Removal:
             "X-Image-Size": f"{self.width}x{self.height}",
             "X-Model": self.model,
             "X-Mask-Source": self.mask_source,
+            "X-Removal": self.removal,
             # The body's format follows Accept, so caches must key on it.
             "Vary": "Accept",
         }
@@ -122,12 +131,17 @@ class Remover:
         mask_bytes: bytes | None,
         *,
         output: OutputFormat = OutputFormat.PNG,
+        template: np.ndarray | None = None,
     ) -> Removal:
-        """Clean the image: with the client's mask, or with the mask detection finds."""
+        """Clean the image: with the client's mask, or with the mask detection finds; with a
+        watermark profile's ``(h, w, 4)`` RGBA `template`, by inverting the mark's blend
+        (the mask, if sent, says where the mark is)."""
         started = time.perf_counter()
         image = await self._decode(image_bytes)
         info = await self.model_info()
         regions: int | None = None
+        mask: np.ndarray | None = None
+        detection: Detection | None = None
         if mask_bytes is not None:
             mask = await run_in_threadpool(
                 decode_mask,
@@ -136,16 +150,25 @@ class Remover:
                 max_dimension=self.settings.max_dimension,
             )
             source: MaskSource = "uploaded"
+        elif template is not None:
+            source = "profile"
         else:
             detection = await self._detect(image, info)
             if not detection.regions or not detection.mask.any():
                 raise UnprocessableEntity(NO_WATERMARK_FOUND)
             mask, regions, source = detection.mask, len(detection.regions), "detected"
-        if mask.any():
-            pixels = await self.models.inpaint(image.rgb, mask)
+        removal: RemovalKind = "inpaint"
+        if template is not None:
+            done = await self.models.deblend(image.rgb, template, mask)
+            pixels, removal = done.image, done.removal
+            share = float(done.inpainted.mean()) if mask is None else float((mask > 0).mean())
         else:
-            # Nothing to remove: the model would only be asked to keep every pixel.
-            pixels = image.rgb
+            assert mask is not None  # uploaded or detected above
+            share = float((mask > 0).mean())
+            tiled = detection is not None and any(
+                region.kind == TILED_KIND for region in detection.regions
+            )
+            pixels, removal = await self._without_profile(image.rgb, mask, tiled=tiled)
         content = await run_in_threadpool(
             encode_result,
             output,
@@ -165,8 +188,9 @@ class Remover:
             precision=info.precision,
             mask_source=source,
             detected_regions=regions,
-            mask_share=float((mask > 0).mean()),
+            mask_share=share,
             processing_seconds=time.perf_counter() - started,
+            removal=removal,
         )
 
     async def detect(self, image_bytes: bytes) -> Found:
@@ -191,6 +215,23 @@ class Remover:
         if self._info is None:
             self._info = await self.models.model_info()
         return self._info
+
+    async def _without_profile(
+        self, rgb: np.ndarray, mask: np.ndarray, *, tiled: bool
+    ) -> tuple[np.ndarray, RemovalKind]:
+        """Inpaint the mask; a tiled mark found by detection is first de-blended from its own
+        repeats, and inpainting takes over when that estimate is refused."""
+        if not mask.any():
+            # Nothing to remove: the model would only be asked to keep every pixel.
+            return rgb, "inpaint"
+        if tiled:
+            try:
+                done = await self.models.deblend(rgb, None, mask)
+            except DeblendRefused as refused:
+                logger.info("Tiled mark inpainted instead: %s", refused.detail)
+            else:
+                return done.image, done.removal
+        return await self.models.inpaint(rgb, mask), "inpaint"
 
     async def _decode(self, image_bytes: bytes) -> DecodedImage:
         return await run_in_threadpool(

@@ -39,6 +39,8 @@ class Upload:
     mask: bytes | None
     output_format: str | None = None
     """The `format` text field, when the form has one (`api.output_format`)."""
+    watermark: str | None = None
+    """The `watermark` text field: the id of one of the caller's watermark profiles."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +59,9 @@ class FormSpec:
         return (*self.files, *self.texts)
 
 
-REMOVAL_FORM = FormSpec(files=IMAGE_AND_MASK, texts=("format",))
-"""remove-watermark: the image, its mask, and the result's format (`api.output_format`)."""
+REMOVAL_FORM = FormSpec(files=IMAGE_AND_MASK, texts=("format", "watermark"))
+"""remove-watermark: the image, its mask, the result's format (`api.output_format`) and a
+watermark profile's id."""
 DETECT_FORM = FormSpec(files=IMAGE_ONLY)
 
 
@@ -167,7 +170,7 @@ class _FormCollector:
                     f"Form field '{self._current.name}' too long: at most {MAX_TEXT_BYTES} bytes"
                 )
         elif len(self._current.data) > self.max_file_bytes:
-            subject = "Image" if self._current.name == "image" else "Mask"
+            subject = (self._current.name or "file").capitalize()
             raise BadRequest(f"{subject} too large. Max size: {self.max_file_mb}MB")
 
     def _part_end(self) -> None:
@@ -202,7 +205,12 @@ async def read_upload(
     form = await read_form(request, spec, max_file_mb=max_file_mb, body_timeout_s=body_timeout_s)
     image = form.one("image")
     assert image is not None  # read_form refuses a form without its first field
-    return Upload(image=image, mask=form.one("mask"), output_format=form.texts.get("format"))
+    return Upload(
+        image=image,
+        mask=form.one("mask"),
+        output_format=form.texts.get("format"),
+        watermark=form.texts.get("watermark"),
+    )
 
 
 async def read_form(
@@ -212,9 +220,11 @@ async def read_form(
     max_file_mb: int,
     body_timeout_s: float,
     max_body_mb: int | None = None,
+    require_first: bool = True,
 ) -> Form:
-    """Parse a form as `spec` describes it (its first file field required) or raise. The body
-    limit is `max_body_mb`, or room for two files of `max_file_mb` when not given."""
+    """Parse a form as `spec` describes it (its first file field required unless
+    `require_first` is false: the caller checks which fields came) or raise. The body limit
+    is `max_body_mb`, or room for two files of `max_file_mb` when not given."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     boundary = options.get(b"boundary")
     fields = spec.fields
@@ -256,7 +266,7 @@ async def read_form(
     if not collector.finished:
         raise BadRequest("Malformed multipart body: the closing boundary is missing")
     required = spec.files[0]
-    if not any(part.field == required for part in collector.parts):
+    if require_first and not any(part.field == required for part in collector.parts):
         raise BadRequest(f"Missing required form field '{required}'")
     return Form(files=tuple(collector.parts), texts=collector.texts)
 

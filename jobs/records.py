@@ -70,6 +70,9 @@ class JobInput:
 
     image: bytes
     mask: bytes | None = None
+    watermark: bytes | None = None
+    """The RGBA PNG of the watermark profile named at submission, copied then: deleting the
+    profile later does not change a queued job."""
 
 
 @dataclass(frozen=True)

@@ -140,6 +140,8 @@ class RedisJobStore:
                 job_input.image,
                 "0" if job_input.mask is None else "1",
                 job_input.mask or b"",
+                "0" if job_input.watermark is None else "1",
+                job_input.watermark or b"",
             ]
         reply = await self._script("submit", *arguments)
         if _text(reply[0]) == "full":
@@ -198,11 +200,15 @@ class RedisJobStore:
         reply = await self._script("claim", worker, _ms(lease_s))
         if not reply:
             return None
-        job_id, token, image, has_mask, mask = reply
+        job_id, token, image, has_mask, mask, has_watermark, watermark = reply
         job = await self.job(_text(job_id))
         if job is None:  # cannot happen while it is unfinished: records get a TTL at the end
             raise JobStoreUnavailable(f"claimed job {_text(job_id)} has no record")
-        job_input = JobInput(bytes(image), bytes(mask) if _text(has_mask) == "1" else None)
+        job_input = JobInput(
+            bytes(image),
+            bytes(mask) if _text(has_mask) == "1" else None,
+            bytes(watermark) if _text(has_watermark) == "1" else None,
+        )
         return Claim(job, job_input, int(token))
 
     async def renew(self, job_id: str, token: int, *, lease_s: float) -> bool:

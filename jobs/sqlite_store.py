@@ -74,7 +74,8 @@ CREATE INDEX IF NOT EXISTS jobs_by_record_end ON jobs(record_expires_at);
 CREATE TABLE IF NOT EXISTS job_inputs (
     job_id TEXT PRIMARY KEY,
     image BLOB NOT NULL,
-    mask BLOB
+    mask BLOB,
+    watermark BLOB
 );
 CREATE TABLE IF NOT EXISTS job_results (
     job_id TEXT PRIMARY KEY,
@@ -174,6 +175,7 @@ class SqliteJobStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
+            _add_missing_columns(connection)
         return connection
 
     async def aclose(self) -> None:
@@ -204,8 +206,9 @@ class SqliteJobStore:
                 for job, job_input in submission.jobs:
                     _insert_job(connection, job, ready_at=now)
                     connection.execute(
-                        "INSERT INTO job_inputs (job_id, image, mask) VALUES (?, ?, ?)",
-                        (job.id, job_input.image, job_input.mask),
+                        "INSERT INTO job_inputs (job_id, image, mask, watermark)"
+                        " VALUES (?, ?, ?, ?)",
+                        (job.id, job_input.image, job_input.mask, job_input.watermark),
                     )
                 if submission.batch is not None:
                     _insert_batch(connection, submission.batch, remaining=count)
@@ -305,13 +308,16 @@ class SqliteJobStore:
                     (worker, now + lease_s, now, job_id),
                 )
                 job = _read_job(connection, job_id)
-                image, mask = connection.execute(
-                    "SELECT image, mask FROM job_inputs WHERE job_id = ?", (job_id,)
+                image, mask, watermark = connection.execute(
+                    "SELECT image, mask, watermark FROM job_inputs WHERE job_id = ?", (job_id,)
                 ).fetchone()
             assert job is not None  # read in the transaction that claimed it
-            return Claim(
-                job, JobInput(bytes(image), None if mask is None else bytes(mask)), job.attempts
+            job_input = JobInput(
+                bytes(image),
+                None if mask is None else bytes(mask),
+                None if watermark is None else bytes(watermark),
             )
+            return Claim(job, job_input, job.attempts)
 
         return await self._run(claim)
 
@@ -522,6 +528,14 @@ class SqliteJobStore:
                 connection.execute("DELETE FROM idempotency_keys WHERE expires_at <= ?", (now,))
 
         await self._run(purge)
+
+
+def _add_missing_columns(connection: sqlite3.Connection) -> None:
+    """Columns added after a database was first made (CREATE TABLE IF NOT EXISTS keeps an
+    old table as it was): a file from an earlier version gains them, empty."""
+    columns = {row[1] for row in connection.execute("PRAGMA table_info(job_inputs)")}
+    if "watermark" not in columns:
+        connection.execute("ALTER TABLE job_inputs ADD COLUMN watermark BLOB")
 
 
 @contextmanager

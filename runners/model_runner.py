@@ -16,6 +16,7 @@ import numpy as np
 from bentoml.models import BentoModel
 
 from runners.batch import detect_items, inpaint_items
+from runners.deblend_calls import deblend_call, estimate_call
 from runners.devices import default_max_batch_size, gpu_available
 from runners.lama.store import MODEL_NAME
 from runners.loading import load_detector_for, load_inpainter
@@ -84,6 +85,18 @@ class ModelRunner:
         if self.detector is None:
             raise RuntimeError("watermark detection is off on this runner (IOPAINT_DETECTION)")
         return detect_items(self.detector, images)
+
+    @bentoml.api
+    def deblend(self, image: np.ndarray, template: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+        """Invert a semi-transparent mark's blend (`runners.deblend_calls.deblend_call`):
+        ``template`` an RGBA profile or empty (the image's own repeats), ``mask`` empty or
+        ``(H, W)``; what de-blending cannot recover is inpainted with this runner's model."""
+        return deblend_call(self.inpainter, image, template, mask)
+
+    @bentoml.api
+    def estimate_template(self, images: list[np.ndarray]) -> dict[str, Any]:
+        """One RGBA template from images that carry the same mark (`estimate_call`)."""
+        return estimate_call(images)
 
     @bentoml.api
     async def model_info(self) -> dict[str, object]:

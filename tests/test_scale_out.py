@@ -2,7 +2,8 @@
 
 Two replicas on one persistent `redis-server` (never the shared one) serve the first tests
 of this module, in order: shared limits and stats; a job submitted to one and fetched from
-the other, with a verified webhook; queued jobs surviving a Redis restart; and last, a
+the other, with a verified webhook; a watermark profile kept by one and used by the other;
+queued jobs surviving a Redis restart; and last, a
 replica SIGKILLed mid-job, whose job the other one ends, once. The later tests start their
 own services.
 """
@@ -24,6 +25,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.api.watermark_images import clean_photo, mark_rgba, stamped
 from tests.auth.redis_server import REDIS_BINARY, RedisServer
 from tests.images import box_mask, encode, photo
 from tests.jobs.e2e import JOBS, SLOW, counted, finished, job_fields, queued_count
@@ -167,6 +169,33 @@ def test_a_job_submitted_to_one_replica_is_fetched_from_the_other(replicas: Repl
         result = second.get(f"{JOBS}/{job_id}/result")
         assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
         assert counted(second, 1)["success"] == 1
+
+
+def test_a_watermark_profile_kept_by_one_replica_is_used_by_the_other(
+    replicas: Replicas,
+) -> None:
+    key = create_key(replicas.env, plan="enterprise", name="profiles", limits=UNLIMITED)
+    other = create_key(replicas.env, plan="enterprise", name="stranger", limits=UNLIMITED)
+    rgba = mark_rgba()
+    marked = encode(stamped(clean_photo(), rgba), "PNG")
+    with replicas.client(0, key) as first, replicas.client(1, key) as second:
+        created = first.post(
+            "/api/v1/watermarks", files={"watermark": ("logo.png", encode(rgba, "PNG"))}
+        )
+        assert created.status_code == 201, created.text
+        profile_id = created.json()["id"]
+        assert [p["id"] for p in second.get("/api/v1/watermarks").json()["watermarks"]] == [
+            profile_id
+        ]
+        removed = second.post(
+            ROUTE, files={"image": ("marked.png", marked)}, data={"watermark": profile_id}
+        )
+        assert removed.status_code == 200, removed.text
+        assert removed.headers["X-Removal"] in ("deblend", "mixed")
+        with replicas.client(1, other) as stranger:
+            assert stranger.get(f"/api/v1/watermarks/{profile_id}").status_code == 404
+        assert second.delete(f"/api/v1/watermarks/{profile_id}").status_code == 204
+        assert first.get(f"/api/v1/watermarks/{profile_id}").status_code == 404
 
 
 def test_queued_jobs_survive_a_redis_restart(replicas: Replicas) -> None:

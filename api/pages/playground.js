@@ -6,7 +6,11 @@
 // instead of keeping full-size snapshots (a 4096² image would cost 64 MB per step).
 
 // include=mask: the regions and the mask in one answer (one request of the plan, not two).
-const ROUTES = { detect: "api/v1/detect?include=mask", remove: "api/v1/remove-watermark" };
+const ROUTES = {
+  detect: "api/v1/detect?include=mask",
+  remove: "api/v1/remove-watermark",
+  watermarks: "api/v1/watermarks",
+};
 const KEY_STORAGE = "iopaint-playground-api-key";
 const TINT = [255, 30, 90];
 const TINT_CSS = `rgb(${TINT.join(",")})`;
@@ -60,6 +64,11 @@ const els = {
   maskView: $("mask-view"),
   compareLine: $("compare-line"),
   cursor: $("brush-cursor"),
+  profile: $("watermark-profile"),
+  refreshProfiles: $("refresh-profiles"),
+  uploadProfile: $("upload-profile"),
+  profileInput: $("profile-input"),
+  profileNote: $("profile-note"),
 };
 
 const state = {
@@ -591,6 +600,7 @@ async function remove() {
   if (hasMask()) {
     form.append("mask", await grayPng(mask), "mask.png");
   }
+  if (els.profile.value) form.append("watermark", els.profile.value);
   markUntilFirstResult(MARKS.maskEncoded);
   const reply = await call(ROUTES.remove, form, { accept: "image/png", label: "Removing" });
   if (!reply) return;
@@ -608,9 +618,16 @@ async function remove() {
     `Done in ${reply.seconds.toFixed(2)} s` +
       (server ? ` (${Number(server).toFixed(2)} s on the server)` : "") +
       (reply.header("X-Mask-Source") === "detected" ? ", with the mask the service detected" : "") +
+      (REMOVALS[reply.header("X-Removal")] ?? "") +
       ". Drag across the image to compare before and after.",
   );
 }
+
+const REMOVALS = {
+  deblend: ", the mark's blend inverted",
+  mixed: ", the mark's blend inverted where it was thin enough, inpainted elsewhere",
+  inpaint: "",
+};
 
 function markUntilFirstResult(name) {
   if (!state.firstResultMarked) performance.mark(name);
@@ -641,6 +658,75 @@ function clearResult() {
   els.download.removeAttribute("href");
 }
 
+// --- watermark profiles ---------------------------------------------------------------
+
+/** GET with the key (no upload, so fetch will do); the reply as `call` gives it, or null. */
+async function getWithKey(url) {
+  const key = els.key.value.trim();
+  if (!key) {
+    showError("Enter an API key first.", "Watermark profiles belong to a key (X-API-Key).");
+    els.key.focus();
+    return null;
+  }
+  const started = performance.now();
+  try {
+    const response = await fetch(url, { headers: { "X-API-Key": key, Accept: "application/json" } });
+    return {
+      ok: response.ok,
+      status: response.status,
+      statusText: response.statusText,
+      header: (name) => response.headers.get(name),
+      body: await response.blob(),
+      seconds: (performance.now() - started) / 1000,
+    };
+  } catch {
+    showError("Could not reach the service.", "The request failed before any answer came back.");
+    return null;
+  }
+}
+
+async function refreshProfiles(select = null) {
+  const reply = await getWithKey(ROUTES.watermarks);
+  if (!reply) return;
+  if (!reply.ok) {
+    await showApiError(reply, "watermarks");
+    return;
+  }
+  const { watermarks } = JSON.parse(await reply.body.text());
+  const chosen = select ?? els.profile.value;
+  const options = [new Option("None: inpaint the mask", "")];
+  for (const profile of watermarks) {
+    const label = `${profile.name} (${profile.width} × ${profile.height}, ${profile.source})`;
+    options.push(new Option(label, profile.id));
+  }
+  els.profile.replaceChildren(...options);
+  els.profile.value = watermarks.some((profile) => profile.id === chosen) ? chosen : "";
+  els.profileNote.textContent = `${plural(watermarks.length, "profile")} kept for this key.`;
+}
+
+els.refreshProfiles.addEventListener("click", () => refreshProfiles());
+els.uploadProfile.addEventListener("click", () => els.profileInput.click());
+els.profileInput.addEventListener("change", async () => {
+  const [file] = els.profileInput.files;
+  els.profileInput.value = "";
+  if (!file || state.request) return;
+  const form = new FormData();
+  form.append("watermark", file, file.name || "watermark.png");
+  const reply = await call(ROUTES.watermarks, form, {
+    accept: "application/json",
+    label: "Keeping the mark",
+  });
+  if (!reply) return;
+  showResponse(reply);
+  if (!reply.ok) {
+    await showApiError(reply, "watermarks");
+    return;
+  }
+  const profile = JSON.parse(await reply.body.text());
+  await refreshProfiles(profile.id);
+  setStatus(`Mark kept as ${profile.name}; Remove now inverts it.`);
+});
+
 // --- what the API said ----------------------------------------------------------------
 
 const PLAIN_ERRORS = {
@@ -669,6 +755,12 @@ async function showApiError(reply, route) {
   if (route === "detect" && reply.status === 404) {
     message = "This service has no detection yet: paint the watermark by hand.";
   }
+  if (route === "remove" && reply.status === 404 && els.profile.value) {
+    message = "That watermark profile is gone for this key: press Refresh.";
+  }
+  if (route === "watermarks" && reply.status === 400) {
+    message = "The service could not use this file as a watermark profile.";
+  }
   const retry = reply.header("Retry-After");
   if (retry && (reply.status === 429 || reply.status === 503)) {
     message += ` Try again in ${plural(Number(retry), "second")}.`;
@@ -695,6 +787,8 @@ function showResponse(reply) {
   if (source) rows.push(["Mask source", source]);
   const detected = header("X-Detected-Regions");
   if (detected) rows.push(["Detected regions", detected]);
+  const removal = header("X-Removal");
+  if (removal) rows.push(["Removal", removal]);
   const limit = header("X-RateLimit-Limit");
   const remaining = header("X-RateLimit-Remaining");
   if (limit !== null || remaining !== null) {

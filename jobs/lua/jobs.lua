@@ -3,7 +3,7 @@
 -- KEYS[1] is the base of every key (e.g. "iopaint:jobs:{jobs}:"); all of them share the
 -- {jobs} hash tag, so in a Redis Cluster they live in one slot, as one script needs.
 --   job:ID        hash  the job's record (jobs/redis_store.py lists the fields)
---   input:ID      hash  image, mask (absent: no mask); deleted when the job ends
+--   input:ID      hash  image, mask, watermark (absent: none); deleted when the job ends
 --   result:ID     string the PNG, with the result's TTL
 --   queue         zset  queued job ids, score = when ready (microseconds)
 --   leases        zset  running job ids, score = when the lease ends (microseconds)
@@ -73,7 +73,8 @@ end
 
 -- submit: owner, count, cap per account, cap total, idempotency key name (or ""), target,
 -- idempotency TTL ms, batch fields JSON (or ""), then per job: id, fields JSON, image,
--- has mask ("1"/"0"), mask. Returns {"ok"} or {"full", "account"|"total"}.
+-- has mask ("1"/"0"), mask, has watermark ("1"/"0"), watermark. Returns {"ok"} or
+-- {"full", "account"|"total"}.
 if op == 'submit' then
   local owner, count = ARGV[2], tonumber(ARGV[3])
   local mine = tonumber(redis.call('HGET', base .. 'unfinished', owner) or '0')
@@ -88,9 +89,12 @@ if op == 'submit' then
     redis.call('HSET', key, 'status', 'queued', 'attempts', '0')
     redis.call('HSET', base .. 'input:' .. id, 'image', ARGV[at + 2])
     if ARGV[at + 3] == '1' then redis.call('HSET', base .. 'input:' .. id, 'mask', ARGV[at + 4]) end
+    if ARGV[at + 5] == '1' then
+      redis.call('HSET', base .. 'input:' .. id, 'watermark', ARGV[at + 6])
+    end
     -- One microsecond apart: the queue keeps the submission's order.
     redis.call('ZADD', base .. 'queue', now_us + position, id)
-    at = at + 5
+    at = at + 7
   end
   if ARGV[9] ~= '' then
     local batch = cjson.decode(ARGV[9])
@@ -107,7 +111,7 @@ if op == 'submit' then
 end
 
 -- claim: worker, lease ms. A lapsed lease first (reclaim), else the oldest ready job.
--- Returns {id, token, image, has mask, mask} or false.
+-- Returns {id, token, image, has mask, mask, has watermark, watermark} or false.
 if op == 'claim' then
   local id = redis.call('ZRANGEBYSCORE', base .. 'leases', '-inf', now_us, 'LIMIT', 0, 1)[1]
   if not id then
@@ -120,9 +124,12 @@ if op == 'claim' then
   redis.call('HSET', key, 'status', 'running', 'worker', ARGV[2])
   redis.call('HSETNX', key, 'started_at', seconds(now))
   redis.call('ZADD', base .. 'leases', now_us + tonumber(ARGV[3]) * 1000, id)
-  local image, mask = unpack(redis.call('HMGET', base .. 'input:' .. id, 'image', 'mask'))
-  if mask then return {id, token, image, '1', mask} end
-  return {id, token, image, '0', ''}
+  local image, mask, watermark = unpack(
+    redis.call('HMGET', base .. 'input:' .. id, 'image', 'mask', 'watermark'))
+  local reply = {id, token, image, '0', '', '0', ''}
+  if mask then reply[4], reply[5] = '1', mask end
+  if watermark then reply[6], reply[7] = '1', watermark end
+  return reply
 end
 
 -- renew: id, token, lease ms

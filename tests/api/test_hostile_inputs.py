@@ -213,7 +213,7 @@ CASES = [
         "wrong field name",
         [("photo", ("a.jpg", JPEG_64, "image/jpeg"))],
         400,
-        "Unexpected form field 'photo': send 'image' and optionally 'mask', 'format'",
+        "Unexpected form field 'photo': send 'image' and optionally 'mask', 'format', 'watermark'",
     ),
     Case(
         "duplicate image field",
@@ -296,6 +296,180 @@ def test_hostile_upload_to_detect(client: httpx.Client, case: Case) -> None:
     if case.detail is not None:
         assert body["detail"] == case.detail
     assert body["detail"].startswith(case.detail_prefix)
+
+
+WATERMARKS = "/api/v1/watermarks"
+
+
+def rgba_png(width: int = 40, height: int = 20, opacity: int = 120) -> bytes:
+    pixels = np.zeros((height, width, 4), np.uint8)
+    pixels[..., :3] = 255
+    pixels[4:-4, 4:-4, 3] = opacity
+    return encode(pixels, "PNG")
+
+
+def mark(data: bytes, field: str = "watermark") -> tuple[str, tuple[str, bytes, str]]:
+    return (field, ("mark.png", data, "image/png"))
+
+
+def rgba_claiming(width: int, height: int) -> bytes:
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", ihdr)
+        + _chunk(b"IDAT", zlib.compress(b"\0" * 16))
+        + _chunk(b"IEND", b"")
+    )
+
+
+RGBA = rgba_png()
+WATERMARK_CASES = [
+    Case(
+        "decompression bomb",
+        [mark(rgba_claiming(60000, 60000))],
+        400,
+        "Watermark too large. Max dimension: 4096px",
+    ),
+    Case(
+        "over the pixel cap",
+        [mark(rgba_claiming(4000, 4000))],
+        400,
+        detail_prefix="Watermark too large: 4000x4000 is over 4194304 pixels",
+    ),
+    Case(
+        "zero-byte file", [mark(b"")], 400, "Invalid watermark format: the watermark file is empty"
+    ),
+    Case(
+        "truncated PNG",
+        [mark(RGBA[: len(RGBA) // 2])],
+        400,
+        detail_prefix="Invalid watermark format:",
+    ),
+    Case(
+        "a JPEG",
+        [mark(JPEG_64)],
+        400,
+        "Invalid watermark format: JPEG is not supported (send a PNG with transparency)",
+    ),
+    Case(
+        "an opaque PNG",
+        [mark(encode(photo(40, 20), "PNG"))],
+        400,
+        "Invalid watermark format: the PNG has no alpha channel; the mark's opacity must be "
+        "its transparency (RGBA)",
+    ),
+    Case(
+        "a fully transparent PNG",
+        [mark(rgba_png(opacity=0))],
+        400,
+        "Invalid watermark format: every pixel is fully transparent",
+    ),
+    Case(
+        "over the profile's byte cap",
+        [mark(RGBA + b"\0" * (2048 * 1024))],
+        400,
+        "Watermark too large. Max size: 2048KB",
+    ),
+    Case(
+        "over the file size limit",
+        [mark(RGBA + b"\0" * (10 * 1024 * 1024))],
+        400,
+        "Watermark too large. Max size: 10MB",
+    ),
+    Case(
+        "duplicate watermark field",
+        [mark(RGBA), mark(RGBA)],
+        400,
+        "Duplicate form field 'watermark': send it once",
+    ),
+    Case(
+        "a watermark and images",
+        [mark(RGBA), mark(JPEG_64, "image"), mark(JPEG_64, "image")],
+        400,
+        "Send either one 'watermark' PNG or several 'image' files, not both",
+    ),
+    Case(
+        "one image only",
+        [mark(JPEG_64, "image")],
+        400,
+        "Missing required form field 'watermark' (an RGBA PNG of the mark), or send at least "
+        "2 'image' files that carry the same mark",
+    ),
+    Case(
+        "images of two sizes",
+        [mark(JPEG_64, "image"), mark(encode(photo(32, 64), "JPEG"), "image")],
+        400,
+        "The images must share one size to estimate a mark; got 32x64, 64x64",
+    ),
+    Case(
+        "a broken image among the images",
+        [mark(JPEG_64, "image"), mark(b"not an image", "image")],
+        400,
+        "Invalid image format: cannot identify image file",
+    ),
+    Case(
+        "too many images",
+        [mark(JPEG_64, "image")] * 17,
+        400,
+        "Too many images: a profile is estimated from at most 16",
+    ),
+    Case(
+        "wrong field name",
+        [mark(RGBA, "logo")],
+        400,
+        "Unexpected form field 'logo': send 'watermark' and optionally 'image', 'name'",
+    ),
+    Case(
+        "a name over the text limit",
+        [mark(RGBA), ("name", (None, "n" * 5000, "text/plain"))],  # type: ignore[list-item]
+        400,
+        "Form field 'name' too long: at most 4096 bytes",
+    ),
+    Case(
+        "a name that is not UTF-8",
+        [mark(RGBA), ("name", (None, b"\xff\xfe", "text/plain"))],  # type: ignore[list-item]
+        400,
+        "Form field 'name' is not UTF-8 text",
+    ),
+]
+
+
+@pytest.mark.parametrize("case", WATERMARK_CASES, ids=[case.name for case in WATERMARK_CASES])
+def test_hostile_upload_to_watermarks(client: httpx.Client, case: Case) -> None:
+    response = client.post(WATERMARKS, files=case.files)
+    assert response.status_code == case.status, response.text[:500]
+    body = response.json()
+    assert set(body) == {"error", "detail", "status_code"} and body["status_code"] == case.status
+    if case.detail is not None:
+        assert body["detail"] == case.detail
+    assert body["detail"].startswith(case.detail_prefix)
+
+
+@pytest.mark.parametrize(
+    ("watermark", "status", "detail"),
+    [
+        ("wm_" + "0" * 32, 404, "No watermark profile wm_" + "0" * 32),
+        ("../../etc/passwd", 404, "No watermark profile ../../etc/passwd"),
+        ("wm_" + "a" * 5000, 400, "Form field 'watermark' too long: at most 4096 bytes"),
+    ],
+    ids=["unknown id", "path-like id", "id over the text limit"],
+)
+@pytest.mark.parametrize("route", [ROUTE, "/api/v1/jobs", "/api/v1/batch"])
+def test_hostile_watermark_ids(
+    client: httpx.Client, route: str, watermark: str, status: int, detail: str
+) -> None:
+    files = [*form(JPEG_64), ("watermark", (None, watermark, "text/plain"))]  # type: ignore[list-item]
+    response = client.post(route, files=files)
+    assert response.status_code == status, response.text[:500]
+    assert response.json()["detail"] == detail
+
+
+@pytest.mark.parametrize("path", [f"{WATERMARKS}/wm_" + "0" * 32, f"{WATERMARKS}/..%2F..%2Fx"])
+@pytest.mark.parametrize("method", ["GET", "DELETE"])
+def test_unknown_watermark_profiles_are_404(client: httpx.Client, method: str, path: str) -> None:
+    response = client.request(method, path)
+    assert response.status_code == 404, response.text[:300]
+    assert response.json()["status_code"] == 404
 
 
 def raw_request(

@@ -254,7 +254,8 @@ def test_submission_errors_are_clear_and_cost_nothing(paused: InProcessService) 
     assert_error(
         caller.post(JOBS, files={"file": ("a.png", IMAGE)}),
         400,
-        "Unexpected form field 'file': send 'image' and optionally 'mask', 'callback_url'",
+        "Unexpected form field 'file': send 'image' and optionally 'mask', 'callback_url', "
+        "'watermark'",
     )
     assert_error(caller.post(JOBS, json={"image": "x"}), 415)
     assert_error(

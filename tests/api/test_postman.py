@@ -1,6 +1,7 @@
 """The Postman collections, run by newman against the real service, must pass: the
 reference one as written (its basic request sends no mask: detection finds the watermark),
-and the project's copy in docs/postman/, which adds the routes built since."""
+and the project's copy in docs/postman/, which adds the routes built since (detection,
+watermark profiles)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.api.watermark_images import clean_photo, mark_rgba, stamped
 from tests.images import box_mask, encode, text_on_photo
 from tests.server import PROJECT_ROOT, RunningService
 
@@ -22,22 +24,31 @@ pytestmark = pytest.mark.e2e
 REFERENCE = PROJECT_ROOT.parent / "shared" / "reference"
 COLLECTIONS = {
     "reference": (REFERENCE / "IOPaint_API.postman_collection.json", 4),
-    "ours": (PROJECT_ROOT / "docs" / "postman" / "iopaint-api.postman_collection.json", 6),
+    "ours": (PROJECT_ROOT / "docs" / "postman" / "iopaint-api.postman_collection.json", 10),
 }
 NEWMAN = "newman@6"
 
 
-def collection_with_files(collection: dict[str, Any], image: Path, mask: Path) -> dict[str, Any]:
+def collection_with_files(
+    collection: dict[str, Any], image: Path, mask: Path, marks: tuple[Path, Path] | None = None
+) -> dict[str, Any]:
     """A copy whose empty file fields point at real files; nothing else changes (a disabled
-    field stays disabled, so the basic request sends no mask, as written)."""
+    field stays disabled, so the basic request sends no mask, as written). `marks`: a
+    watermark profile's RGBA PNG and a photo carrying it, for the watermark requests."""
     filled = copy.deepcopy(collection)
 
     def visit(items: list[dict[str, Any]]) -> None:
         for item in items:
             visit(item.get("item", []))
             body = item.get("request", {}).get("body", {})
+            profiled = any(field["key"] == "watermark" for field in body.get("formdata", []))
             for field in body.get("formdata", []):
-                if field.get("type") == "file":
+                if field.get("type") != "file":
+                    continue
+                if profiled and marks is not None:
+                    logo, marked = marks
+                    field["src"] = str(logo if field["key"] == "watermark" else marked)
+                else:
                     field["src"] = str(image if field["key"] == "image" else mask)
 
     visit(filled["item"])
@@ -62,7 +73,11 @@ def test_postman_collection_passes(
         image, mask = tmp_path / "photo.jpg", tmp_path / "mask.png"
         image.write_bytes(encode(text_on_photo(640, 480), "JPEG"))
         mask.write_bytes(encode(box_mask(640, 480, (100, 100, 300, 200)), "PNG"))
-    collection = collection_with_files(json.loads(path.read_text()), image, mask)
+    logo, marked = tmp_path / "logo.png", tmp_path / "marked.png"
+    rgba = mark_rgba()
+    logo.write_bytes(encode(rgba, "PNG"))
+    marked.write_bytes(encode(stamped(clean_photo(), rgba), "PNG"))
+    collection = collection_with_files(json.loads(path.read_text()), image, mask, (logo, marked))
     filled_path = tmp_path / "collection.json"
     filled_path.write_text(json.dumps(collection))
 

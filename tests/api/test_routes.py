@@ -149,7 +149,8 @@ def test_dimension_over_4096_is_400(client: httpx.Client) -> None:
         ({"mask": ("m.png", b"x", "image/png")}, "Missing required form field 'image'"),
         (
             {"file": ("a.jpg", b"x", "image/jpeg")},
-            "Unexpected form field 'file': send 'image' and optionally 'mask', 'format'",
+            "Unexpected form field 'file': send 'image' and optionally 'mask', 'format', "
+            "'watermark'",
         ),
     ],
 )
@@ -225,6 +226,12 @@ def test_every_route_declares_its_policy_beside_its_handler() -> None:
         ("DELETE", "/api/v1/jobs/{job_id}"): AUTHENTICATED,
         ("GET", "/api/v1/batch/{batch_id}"): AUTHENTICATED,
         ("GET", "/api/v1/batch/{batch_id}/result"): AUTHENTICATED,
+        # Watermark profiles: a new one costs 1 (a PNG) or one per image it is estimated
+        # from, charged once the form is read; a 201 is no image processed, so not counted.
+        ("POST", "/api/v1/watermarks"): Policy(cost=CHARGED_BY_HANDLER, counted=False),
+        ("GET", "/api/v1/watermarks"): AUTHENTICATED,
+        ("GET", "/api/v1/watermarks/{profile_id}"): AUTHENTICATED,
+        ("DELETE", "/api/v1/watermarks/{profile_id}"): AUTHENTICATED,
         # The playground and the docs pages (api/pages.py).
         ("GET", "/"): PUBLIC,
         ("GET", "/docs"): PUBLIC,
@@ -239,7 +246,9 @@ def test_an_api_whose_route_has_no_policy_does_not_start() -> None:
         async def forgotten(self, request: Request) -> Response:
             return Response(b"")
 
-    api = Careless(InProcessModels(OpenCVInpainter()), accounts=None, settings=Settings())  # type: ignore[arg-type]
+    api = Careless(
+        InProcessModels(OpenCVInpainter()), accounts=None, settings=Settings(), profiles=None
+    )  # type: ignore[arg-type]
     routes = [*routes_of(api), Route("/api/v1/forgotten", api.forgotten)]
     with pytest.raises(MissingRoutePolicy, match="/api/v1/forgotten"):
         PolicyTable(routes)

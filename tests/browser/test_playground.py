@@ -1,12 +1,14 @@
 """The playground in a real browser, against a real `bentoml serve` (OpenCV inpainter).
 
 A visitor's path: open the service, enter a key, pick an image, paint over the mark,
-remove, compare, zoom, download; and the errors they would meet (bad key, GIF).
+remove, compare, zoom, download; a watermark profile uploaded in the form and used on
+remove; and the errors they would meet (bad key, GIF).
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from tests.api.watermark_images import clean_photo, mark_rgba, stamped
 from tests.images import decode, encode, photo, text_on_photo
 from tests.server import PROJECT_ROOT, RunningService
 
@@ -289,3 +292,32 @@ def test_detect_draws_regions_and_fills_the_mask(
     expect(page.locator("#download")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
     expect(page.locator("#response")).to_contain_text("uploaded")
     screenshot("02-removed")
+
+
+def test_a_profile_uploaded_in_the_form_is_inverted_on_remove(
+    page: Page, service: RunningService, api_key: str, screenshot: Screenshot, tmp_path: Path
+) -> None:
+    rgba = mark_rgba(opacity=0.4)
+    clean = clean_photo(seed=5)
+    logo, marked = tmp_path / "logo.png", tmp_path / "marked.png"
+    logo.write_bytes(encode(rgba, "PNG"))
+    marked.write_bytes(encode(stamped(clean, rgba), "PNG"))
+    height, width = clean.shape[:2]
+    open_playground(page, service, api_key)
+    load_image(page, marked, width, height)
+    page.set_input_files("#profile-input", str(logo))
+    expect(page.locator("#status")).to_contain_text("Mark kept as logo.png", timeout=20_000)
+    chosen = page.locator("#watermark-profile").input_value()
+    assert chosen.startswith("wm_")
+    expect(page.locator("#watermark-profile option:checked")).to_contain_text("logo.png")
+    screenshot("01-profile-chosen")
+    page.click("#remove")
+    expect(page.locator("#download")).to_be_visible(timeout=RESULT_TIMEOUT_MS)
+    answer = page.locator("#response")
+    expect(answer.locator("[data-field='Mask source'] dd")).to_have_text("profile")
+    expect(answer.locator("[data-field='Removal'] dd")).to_have_text(re.compile("deblend|mixed"))
+    screenshot("02-profile-removed")
+    # The profile survives a reload of the list, and None sends none.
+    page.click("#refresh-profiles")
+    expect(page.locator("#profile-note")).to_contain_text("kept for this key")
+    assert page.locator("#watermark-profile").input_value() == chosen

@@ -7,9 +7,11 @@ use fractions of a second and short sleeps.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 import time
 from collections import Counter
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,6 +29,7 @@ from jobs.records import (
     new_job_id,
 )
 from jobs.retention import Retention
+from jobs.sqlite_store import SqliteJobStore
 from jobs.store import JobStore, QueueCaps, QueueFull
 
 pytestmark = pytest.mark.anyio
@@ -152,6 +155,38 @@ async def test_claims_take_the_oldest_job_first_with_its_input(job_store: JobSto
     assert again is not None and again.job.id == second.id
     assert again.input.mask is None
     assert await job_store.claim("worker-c", lease_s=30) is None
+
+
+async def test_a_claim_carries_the_watermark_profile_copied_into_the_job(
+    job_store: JobStore,
+) -> None:
+    both = JobInput(IMAGE, b"\x00mask", PNG)
+    only_watermark = JobInput(IMAGE, None, PNG[::-1])
+    for job_input in (both, only_watermark):
+        await job_store.submit(Submission(ALICE, ((a_job(), job_input),)), caps=ROOMY)
+    claims = [await job_store.claim("worker", lease_s=30) for _ in range(2)]
+    assert [claim.input for claim in claims if claim is not None] == [both, only_watermark]
+
+
+def test_an_older_jobs_database_gains_the_watermark_column(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(
+            "CREATE TABLE job_inputs (job_id TEXT PRIMARY KEY, image BLOB NOT NULL, mask BLOB)"
+        )
+        old.execute("INSERT INTO job_inputs VALUES ('job_old', x'00', NULL)")
+    old.close()
+
+    async def open_and_close() -> None:
+        store = SqliteJobStore(path, retention=Retention(result_s=60.0, record_s=60.0))
+        await store.unfinished()
+        await store.aclose()
+
+    asyncio.run(open_and_close())
+    with sqlite3.connect(path) as reopened:
+        rows = reopened.execute("SELECT job_id, watermark FROM job_inputs").fetchall()
+    reopened.close()
+    assert rows == [("job_old", None)]
 
 
 async def test_completion_keeps_the_result_drops_the_input_and_owes_effects(

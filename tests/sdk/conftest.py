@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from iopaint_sdk import IOPaintClient
 
+from tests.api.watermark_images import clean_photo, mark_rgba, stamped
 from tests.images import box_mask, encode, text_on_photo
 from tests.server import RunningService
 
@@ -25,10 +26,15 @@ def sdk(service: RunningService, api_key: str) -> Iterator[IOPaintClient]:
 def samples(tmp_path: Path) -> Path:
     """A folder holding the files the documents' examples name: image.jpg, mask.png, ...
 
-    The images carry a text watermark, so that the examples that send no mask find one."""
+    The images carry a text watermark, so that the examples that send no mask find one;
+    logo.png is a semi-transparent mark (RGBA) and marked.png a photo carrying it."""
     mask = encode(box_mask(WIDTH, HEIGHT, BOX), "PNG")
     (tmp_path / "mask.png").write_bytes(mask)
     for index, name in enumerate(["image.jpg", "img1.jpg", "img2.jpg", "photo.jpg"]):
         marked = text_on_photo(WIDTH * 3, HEIGHT * 3, f"PHOTO {index} STOCK")
         (tmp_path / name).write_bytes(encode(marked.resize((WIDTH, HEIGHT)), "JPEG"))
+    logo = mark_rgba(width=WIDTH - 40, height=HEIGHT // 4)
+    (tmp_path / "logo.png").write_bytes(encode(logo, "PNG"))
+    photo = clean_photo(width=WIDTH, height=HEIGHT)
+    (tmp_path / "marked.png").write_bytes(encode(stamped(photo, logo, at=(20, 40)), "PNG"))
     return tmp_path

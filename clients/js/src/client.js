@@ -66,16 +66,18 @@ class IOPaintClient {
     const send = (call) => this.#send(call);
     this.jobs = new Jobs(send);
     this.batches = new Batches(send);
+    this.watermarks = new Watermarks(send);
   }
 
   /**
    * Remove the watermark from `image`; the PNG and the answer's metadata.
    * `output`: also write the PNG to this path. Options: `mask` (white = remove; without one
-   * the server detects the watermark).
+   * the server detects the watermark), `watermark` (a watermark profile or its id: the
+   * mark's blend is inverted; `result.removal` says how it went).
    */
   async removeWatermark(image, output, options) {
     ({ output, options } = outputAndOptions(output, options));
-    const answer = await this.#send(await this.#removeCall(image, options.mask));
+    const answer = await this.#send(await this.#removeCall(image, options.mask, options.watermark));
     return imageResult(answer, output);
   }
 
@@ -225,10 +227,10 @@ class IOPaintClient {
     }
   }
 
-  async #removeCall(image, mask) {
+  async #removeCall(image, mask, watermark) {
     const files = [['image', await toUpload(image, 'image')]];
     if (mask !== undefined && mask !== null) files.push(['mask', await toUpload(mask, 'mask')]);
-    return { method: 'POST', path: `${API}/remove-watermark`, files, cost: 1 };
+    return { method: 'POST', path: `${API}/remove-watermark`, files, fields: formFields({ watermark }), cost: 1 };
   }
 
   /** Send `call` with retries and pacing (`firstTicket`: its first turn, already taken). */
@@ -354,14 +356,14 @@ class Jobs {
    * the answer up to N s, N <= 60), `idempotencyKey` (random unless given; the same on every
    * attempt of this call, so a retried submit never makes a second job).
    */
-  async submit(image, { mask, callbackUrl, wait, idempotencyKey } = {}) {
+  async submit(image, { mask, callbackUrl, wait, idempotencyKey, watermark } = {}) {
     const files = [['image', await toUpload(image, 'image')]];
     if (mask !== undefined && mask !== null) files.push(['mask', await toUpload(mask, 'mask')]);
     const answer = await this.#send({
       method: 'POST',
       path: `${API}/jobs`,
       files,
-      fields: callbackUrl ? { callback_url: callbackUrl } : {},
+      fields: formFields({ callbackUrl, watermark }),
       headers: submitHeaders(wait, idempotencyKey),
       cost: 1,
     });
@@ -413,7 +415,7 @@ class Batches {
   }
 
   /** One request for many images, all admitted or none (it needs a token per image at once). */
-  async submit(images, { masks, callbackUrl, idempotencyKey } = {}) {
+  async submit(images, { masks, callbackUrl, idempotencyKey, watermark } = {}) {
     const files = [];
     for (const [index, image] of images.entries()) files.push(['image', await toUpload(image, `image-${index + 1}`)]);
     for (const [index, mask] of (masks || []).entries()) files.push(['mask', await toUpload(mask, `mask-${index + 1}`)]);
@@ -421,7 +423,7 @@ class Batches {
       method: 'POST',
       path: `${API}/batch`,
       files,
-      fields: callbackUrl ? { callback_url: callbackUrl } : {},
+      fields: formFields({ callbackUrl, watermark }),
       headers: submitHeaders(undefined, idempotencyKey),
       cost: images.length,
     });
@@ -451,6 +453,71 @@ class Batches {
     const answer = await this.#send({ method: 'GET', path: `${API}/batch/${segment(idOf(batch))}/result` });
     if (output) await writeOutput(answer.body, output);
     return answer.body;
+  }
+}
+
+/** The key's watermark profiles: `client.watermarks.create/list/get/png/delete`. */
+class Watermarks {
+  #send;
+
+  constructor(send) {
+    this.#send = send;
+  }
+
+  /**
+   * Keep a profile: `watermark` is the mark as an RGBA PNG (alpha = its opacity), or
+   * `{ images: [...] }` (2 or more, one size) carry the same mark and the server estimates
+   * it (one request per image). Options: `name`. Not retried: a create whose answer was lost
+   * would otherwise keep two profiles.
+   */
+  async create(watermark, options) {
+    if (watermark && typeof watermark === 'object' && Array.isArray(watermark.images) && options === undefined) {
+      options = watermark;
+      watermark = null;
+    }
+    const { images, name } = options || {};
+    const hasMark = watermark !== undefined && watermark !== null;
+    if (hasMark === Boolean(images && images.length)) {
+      throw new TypeError('give either the watermark\'s PNG or images that carry it, not both');
+    }
+    const files = [];
+    if (hasMark) files.push(['watermark', await toUpload(watermark, 'watermark.png')]);
+    for (const [index, image] of (images || []).entries()) files.push(['image', await toUpload(image, `image-${index + 1}`)]);
+    const answer = await this.#send({
+      method: 'POST',
+      path: `${API}/watermarks`,
+      files,
+      fields: name ? { name } : {},
+      cost: hasMark ? 1 : files.length,
+      retry: false,
+    });
+    return profileOf(JSON.parse(answer.body.toString('utf8')));
+  }
+
+  /** The key's profiles, oldest first. */
+  async list() {
+    const answer = await this.#send({ method: 'GET', path: `${API}/watermarks` });
+    return JSON.parse(answer.body.toString('utf8')).watermarks.map(profileOf);
+  }
+
+  async get(profile) {
+    const answer = await this.#send({
+      method: 'GET', path: `${API}/watermarks/${segment(idOf(profile))}`, headers: { Accept: 'application/json' },
+    });
+    return profileOf(JSON.parse(answer.body.toString('utf8')));
+  }
+
+  /** The profile's RGBA PNG (a Buffer), written to `output` if given. */
+  async png(profile, output) {
+    const answer = await this.#send({
+      method: 'GET', path: `${API}/watermarks/${segment(idOf(profile))}`, headers: { Accept: 'image/png' },
+    });
+    if (output) await writeOutput(answer.body, output);
+    return answer.body;
+  }
+
+  async delete(profile) {
+    await this.#send({ method: 'DELETE', path: `${API}/watermarks/${segment(idOf(profile))}` });
   }
 }
 
@@ -498,6 +565,7 @@ async function imageResult(answer, output) {
     requestId: headers['x-request-id'] ?? null,
     maskSource: headers['x-mask-source'] ?? null,
     detectedRegions: number('x-detected-regions'),
+    removal: headers['x-removal'] ?? null,
     rateLimit: rateLimitOf(headers),
     path: null,
   };
@@ -553,6 +621,27 @@ function batchOf(body) {
   };
 }
 
+function profileOf(body) {
+  return {
+    id: body.id,
+    name: body.name,
+    width: body.width,
+    height: body.height,
+    source: body.source,
+    createdAt: body.created_at ?? null,
+    raw: body,
+  };
+}
+
+/** The text fields of a form, leaving out those not given. */
+function formFields({ callbackUrl, watermark }) {
+  const fields = {};
+  if (callbackUrl) fields.callback_url = callbackUrl;
+  const profileId = watermark && typeof watermark === 'object' ? watermark.id : watermark;
+  if (profileId) fields.watermark = profileId;
+  return fields;
+}
+
 function submitHeaders(wait, idempotencyKey) {
   // One key per submit call, the same on every retry of it.
   const headers = { 'Idempotency-Key': idempotencyKey || `iopaint-sdk-${crypto.randomUUID()}` };
@@ -568,7 +657,7 @@ function idOf(item) {
 }
 
 function segment(id) {
-  if (!id || id.includes('/')) throw new TypeError(`not a job or batch id: ${JSON.stringify(id)}`);
+  if (!id || id.includes('/')) throw new TypeError(`not a job, batch or watermark id: ${JSON.stringify(id)}`);
   return encodeURIComponent(id);
 }
 
@@ -672,4 +761,4 @@ class ProgressBar {
   }
 }
 
-module.exports = { IOPaintClient, Jobs, Batches, VERSION };
+module.exports = { IOPaintClient, Jobs, Batches, Watermarks, VERSION };

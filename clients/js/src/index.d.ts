@@ -60,9 +60,11 @@ export interface ImageResult {
   imageSize: { width: number; height: number } | null;
   model: string | null;
   requestId: string | null;
-  /** "uploaded" or "detected". */
+  /** "uploaded", "detected" or "profile". */
   maskSource: string | null;
   detectedRegions: number | null;
+  /** How the mark went: "deblend" (its blend inverted), "inpaint" or "mixed". */
+  removal: 'deblend' | 'inpaint' | 'mixed' | string | null;
   rateLimit: RateLimitHeaders;
   /** Where it was written, when an output was given. */
   path: string | null;
@@ -71,6 +73,30 @@ export interface ImageResult {
 export interface RemoveOptions {
   /** White = remove, black = keep; without one the server detects the watermark. */
   mask?: ImageInput | null;
+  /** One of the key's watermark profiles (or its id): the mark's blend is inverted. */
+  watermark?: WatermarkProfile | string | null;
+}
+
+export interface WatermarkProfile {
+  id: string;
+  name: string;
+  width: number;
+  height: number;
+  source: 'upload' | 'estimated' | string;
+  createdAt: string | null;
+  raw: Record<string, unknown>;
+}
+
+export declare class Watermarks {
+  /** The mark as an RGBA PNG (alpha = opacity). */
+  create(watermark: ImageInput, options?: { name?: string }): Promise<WatermarkProfile>;
+  /** Estimated from 2 or more same-size images that carry the mark (one request per image). */
+  create(options: { images: ImageInput[]; name?: string }): Promise<WatermarkProfile>;
+  list(): Promise<WatermarkProfile[]>;
+  get(profile: WatermarkProfile | string): Promise<WatermarkProfile>;
+  /** The profile's RGBA PNG. */
+  png(profile: WatermarkProfile | string, output?: string | URL): Promise<Buffer>;
+  delete(profile: WatermarkProfile | string): Promise<void>;
 }
 
 export interface Region {
@@ -173,6 +199,8 @@ export interface SubmitOptions {
   wait?: number;
   /** Random unless given; the same on every attempt of one submit. */
   idempotencyKey?: string;
+  /** One of the key's watermark profiles (or its id), as removeWatermark. */
+  watermark?: WatermarkProfile | string | null;
 }
 
 export declare class Jobs {
@@ -187,7 +215,12 @@ export declare class Jobs {
 export declare class Batches {
   submit(
     images: ImageInput[],
-    options?: { masks?: ImageInput[]; callbackUrl?: string; idempotencyKey?: string },
+    options?: {
+      masks?: ImageInput[];
+      callbackUrl?: string;
+      idempotencyKey?: string;
+      watermark?: WatermarkProfile | string | null;
+    },
   ): Promise<Batch>;
   get(batch: Batch | string): Promise<Batch>;
   wait(batch: Batch | string, options?: { timeout?: number | null }): Promise<Batch>;
@@ -203,6 +236,7 @@ export declare class IOPaintClient {
   readonly maxConcurrency: number;
   readonly jobs: Jobs;
   readonly batches: Batches;
+  readonly watermarks: Watermarks;
   readonly rateLimit: RateLimitSnapshot;
   removeWatermark(image: ImageInput, output?: string | URL, options?: RemoveOptions): Promise<ImageResult>;
   removeWatermark(image: ImageInput, options: RemoveOptions): Promise<ImageResult>;

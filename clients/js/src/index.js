@@ -10,7 +10,7 @@
  */
 
 const errors = require('./errors');
-const { IOPaintClient, Jobs, Batches, VERSION } = require('./client');
+const { IOPaintClient, Jobs, Batches, Watermarks, VERSION } = require('./client');
 const { RetryPolicy } = require('./retry');
 const { Pacer } = require('./pacer');
 
@@ -18,6 +18,7 @@ module.exports = {
   IOPaintClient,
   Jobs,
   Batches,
+  Watermarks,
   RetryPolicy,
   Pacer,
   VERSION,

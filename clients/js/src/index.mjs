@@ -6,6 +6,7 @@ export const {
   IOPaintClient,
   Jobs,
   Batches,
+  Watermarks,
   RetryPolicy,
   Pacer,
   VERSION,

@@ -13,6 +13,14 @@ async function main(): Promise<void> {
   const job: sdk.Job = await client.jobs.submit('a.jpg', { wait: 10 });
   const done = await client.jobs.wait(job, { timeout: 60 });
   if (done.error) console.log(done.error.statusCode, done.error.detail);
+  const profile: sdk.WatermarkProfile = await client.watermarks.create('logo.png', { name: 'Studio' });
+  const estimated = await client.watermarks.create({ images: ['a.jpg', 'b.jpg'] });
+  const kept: sdk.WatermarkProfile[] = await client.watermarks.list();
+  const deblended = await client.removeWatermark('a.jpg', { watermark: profile });
+  const removal: string | null = deblended.removal;
+  await client.jobs.submit('a.jpg', { watermark: estimated.id });
+  await client.watermarks.delete(profile);
+  console.log(kept.length, removal);
   const health = await client.health();
   const healthy: boolean = health.healthy;
   try {

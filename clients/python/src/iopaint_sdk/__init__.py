@@ -7,9 +7,11 @@
 
 `IOPaintClient` (sync, thread-safe) and `AsyncIOPaintClient` (asyncio) have the same
 methods: ``remove_watermark``, ``detect``, ``detect_mask``, ``batch_process``, ``stats``,
-``health``, ``jobs.submit/get/wait/result/cancel/delete`` and
-``batches.submit/get/wait/result``. Both retry what is worth retrying (`RetryPolicy`) and
-pace themselves by the rate-limit headers (`pacing`).
+``health``, ``jobs.submit/get/wait/result/cancel/delete``,
+``batches.submit/get/wait/result`` and ``watermarks.create/list/get/png/delete`` (the key's
+watermark profiles: ``remove_watermark(..., watermark=profile)`` inverts the mark's
+blend). Both retry what is worth retrying (`RetryPolicy`) and pace themselves by the
+rate-limit headers (`pacing`).
 
 The import name is ``iopaint_sdk``, not ``iopaint``: ``iopaint`` is the upstream IOPaint
 application's package, and the two must be installable side by side.
@@ -25,7 +27,7 @@ Exceptions (``iopaint_sdk.errors``)::
         ├── InvalidImageError         400 bad image or mask (format, size, dimensions)
         │   └── PayloadTooLargeError  413 body far over the size limit
         ├── AuthenticationError       401 missing, unknown or revoked API key
-        ├── NotFoundError             404 no such route, job or batch
+        ├── NotFoundError             404 no such route, job, batch or watermark profile
         ├── ConflictError             409 the job has not finished
         ├── GoneError                 410 the job's result has expired
         ├── UnprocessableError        422 nothing detected; Idempotency-Key reused
@@ -36,8 +38,8 @@ Exceptions (``iopaint_sdk.errors``)::
 No exception, ``repr`` or log line of this package contains the API key.
 """
 
-from iopaint_sdk.async_client import AsyncBatches, AsyncIOPaintClient, AsyncJobs
-from iopaint_sdk.client import Batches, IOPaintClient, Jobs
+from iopaint_sdk.async_client import AsyncBatches, AsyncIOPaintClient, AsyncJobs, AsyncWatermarks
+from iopaint_sdk.client import Batches, IOPaintClient, Jobs, Watermarks
 from iopaint_sdk.errors import (
     APIConnectionError,
     APIError,
@@ -68,6 +70,7 @@ from iopaint_sdk.results import (
     RateLimit,
     Region,
     Stats,
+    WatermarkProfile,
 )
 from iopaint_sdk.retry import RetryPolicy
 from iopaint_sdk.version import __version__
@@ -79,6 +82,7 @@ __all__ = [
     "AsyncBatches",
     "AsyncIOPaintClient",
     "AsyncJobs",
+    "AsyncWatermarks",
     "AuthenticationError",
     "Batch",
     "BatchItem",
@@ -107,5 +111,7 @@ __all__ = [
     "ServiceUnavailableError",
     "Stats",
     "UnprocessableError",
+    "WatermarkProfile",
+    "Watermarks",
     "__version__",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import os
 import time
@@ -51,6 +52,7 @@ from iopaint_sdk.results import (
     ImageResult,
     Job,
     Stats,
+    WatermarkProfile,
     image_result,
 )
 from iopaint_sdk.retry import RetryPolicy
@@ -90,6 +92,7 @@ class AsyncIOPaintClient:
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
         self.jobs = AsyncJobs(self)
+        self.watermarks = AsyncWatermarks(self)
         self.batches = AsyncBatches(self)
 
     def __repr__(self) -> str:
@@ -115,6 +118,7 @@ class AsyncIOPaintClient:
         output: OutputTarget | None = ...,
         *,
         as_pil: Literal[False] = ...,
+        watermark: WatermarkProfile | str | None = ...,
     ) -> ImageResult: ...
 
     @overload
@@ -125,6 +129,7 @@ class AsyncIOPaintClient:
         output: OutputTarget | None = ...,
         *,
         as_pil: Literal[True],
+        watermark: WatermarkProfile | str | None = ...,
     ) -> Image.Image: ...
 
     async def remove_watermark(
@@ -134,10 +139,12 @@ class AsyncIOPaintClient:
         output: OutputTarget | None = None,
         *,
         as_pil: bool = False,
+        watermark: WatermarkProfile | str | None = None,
     ) -> ImageResult | Image.Image:
         call = endpoints.remove_watermark(
             to_upload(image, default_name="image"),
             None if mask is None else to_upload(mask, default_name="mask"),
+            watermark=_profile_id(watermark),
         )
         return image_result(await self._send(call), output, as_pil)
 
@@ -163,10 +170,11 @@ class AsyncIOPaintClient:
         output_dir: str | os.PathLike[str],
         *,
         masks: ImageInput | Sequence[ImageInput] | Mapping[str, ImageInput] | None = None,
+        watermark: WatermarkProfile | str | None = None,
         concurrency: int | None = None,
         progress: bool | None = None,
     ) -> list[BatchItem]:
-        entries = plan_batch(images, output_dir, masks)
+        entries = plan_batch(images, output_dir, masks, _profile_id(watermark))
         slots = asyncio.Semaphore(max(1, concurrency or self.max_concurrency))
         bar = ProgressBar(len(entries), enabled=progress)
         results: list[BatchItem | None] = [None] * len(entries)
@@ -343,6 +351,7 @@ class AsyncJobs:
         callback_url: str | None = None,
         wait: float | None = None,
         idempotency_key: str | None = None,
+        watermark: WatermarkProfile | str | None = None,
     ) -> Job:
         call = endpoints.submit_job(
             to_upload(image, default_name="image"),
@@ -350,6 +359,7 @@ class AsyncJobs:
             callback_url=callback_url,
             wait=wait,
             idempotency_key=idempotency_key,
+            watermark=_profile_id(watermark),
         )
         return Job.from_json((await self._client._send(call)).json())
 
@@ -397,6 +407,7 @@ class AsyncBatches:
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        watermark: WatermarkProfile | str | None = None,
     ) -> Batch:
         uploads = [
             to_upload(image, default_name=f"image-{i + 1}") for i, image in enumerate(images)
@@ -407,7 +418,11 @@ class AsyncBatches:
             else [to_upload(mask, default_name=f"mask-{i + 1}") for i, mask in enumerate(masks)]
         )
         call = endpoints.submit_batch(
-            uploads, mask_uploads, callback_url=callback_url, idempotency_key=idempotency_key
+            uploads,
+            mask_uploads,
+            callback_url=callback_url,
+            idempotency_key=idempotency_key,
+            watermark=_profile_id(watermark),
         )
         return Batch.from_json((await self._client._send(call)).json())
 
@@ -438,3 +453,53 @@ class AsyncBatches:
 
 def _id(item: Job | Batch | str) -> str:
     return item if isinstance(item, str) else item.id
+
+
+class AsyncWatermarks:
+    """The key's watermark profiles: ``client.watermarks.create/list/get/png/delete``."""
+
+    def __init__(self, client: AsyncIOPaintClient) -> None:
+        self._client = client
+
+    async def create(
+        self,
+        watermark: ImageInput | None = None,
+        *,
+        images: Sequence[ImageInput] | None = None,
+        name: str | None = None,
+    ) -> WatermarkProfile:
+        """Keep a profile: `watermark` is the mark as an RGBA PNG (alpha = its opacity), or
+        `images` (2 or more, one size) carry the same mark and the server estimates it; the
+        estimate costs one request per image."""
+        mark = None if watermark is None else to_upload(watermark, default_name="watermark.png")
+        uploads = [
+            to_upload(image, default_name=f"image-{i + 1}") for i, image in enumerate(images or [])
+        ]
+        call = endpoints.create_watermark(mark, uploads or None, name=name)
+        return WatermarkProfile.from_json((await self._client._send(call)).json())
+
+    async def list(self) -> builtins.list[WatermarkProfile]:
+        """The key's profiles, oldest first."""
+        body = (await self._client._send(endpoints.list_watermarks())).json()
+        return [WatermarkProfile.from_json(item) for item in body["watermarks"]]
+
+    async def get(self, profile: WatermarkProfile | str) -> WatermarkProfile:
+        call = endpoints.watermark(_profile_id(profile) or "")
+        return WatermarkProfile.from_json((await self._client._send(call)).json())
+
+    async def png(
+        self, profile: WatermarkProfile | str, output: OutputTarget | None = None
+    ) -> bytes:
+        """The profile's RGBA PNG (also written to `output` when given)."""
+        call = endpoints.watermark(_profile_id(profile) or "", as_png=True)
+        content = (await self._client._send(call)).content
+        if output is not None:
+            write_output(content, output)
+        return content
+
+    async def delete(self, profile: WatermarkProfile | str) -> None:
+        await self._client._send(endpoints.delete_watermark(_profile_id(profile) or ""))
+
+
+def _profile_id(profile: WatermarkProfile | str | None) -> str | None:
+    return profile.id if isinstance(profile, WatermarkProfile) else profile

@@ -30,12 +30,15 @@ class BatchEntry:
     image: ImageInput
     mask: ImageInput | None
     output: Path
+    watermark: str | None = None
+    """A watermark profile's id, sent with the image (the same for every image)."""
 
 
 def plan_batch(
     images: Sequence[ImageInput],
     output_dir: str | os.PathLike[str],
     masks: ImageInput | Sequence[ImageInput] | Mapping[str, ImageInput] | None,
+    watermark: str | None = None,
 ) -> list[BatchEntry]:
     if isinstance(images, (str, bytes, os.PathLike)):
         raise TypeError("images must be a list of images, not a single one")
@@ -53,6 +56,7 @@ def plan_batch(
                 image=image,
                 mask=_mask_for(index, image, len(images), masks),
                 output=directory / _unique_name(stem, taken),
+                watermark=watermark,
             )
         )
     return entries
@@ -61,7 +65,9 @@ def plan_batch(
 def batch_call(entry: BatchEntry) -> Call:
     """The remove-watermark request for `entry` (reads its files now)."""
     mask = None if entry.mask is None else to_upload(entry.mask, default_name="mask")
-    return endpoints.remove_watermark(to_upload(entry.image, default_name="image"), mask)
+    return endpoints.remove_watermark(
+        to_upload(entry.image, default_name="image"), mask, watermark=entry.watermark
+    )
 
 
 def succeeded_item(entry: BatchEntry, result: ImageResult) -> BatchItem:

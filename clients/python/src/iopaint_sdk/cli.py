@@ -1,6 +1,6 @@
 """The ``iopaint`` command line (also ``python -m iopaint_sdk``).
 
-    iopaint remove photo.jpg [-m mask.png] [-o out.png]
+    iopaint remove photo.jpg [-m mask.png] [-w wm_...] [-o out.png]
     iopaint remove *.jpg -o cleaned/           # batch: progress bar, summary, exit 1 on any failure
     iopaint detect photo.jpg -o mask.png       # the detected watermark as a mask
     iopaint stats
@@ -61,21 +61,29 @@ def remove(client: IOPaintClient, args: argparse.Namespace) -> int:
     if not is_batch:
         if args.mask_dir:
             raise ValueError("--mask-dir is for several images; use --mask for one")
-        return _remove_one(client, images[0], args.mask, output)
+        return _remove_one(client, images[0], args.mask, output, args.watermark)
     return _remove_many(client, images, args, output or "cleaned")
 
 
-def _remove_one(client: IOPaintClient, image: str, mask: str | None, output: str | None) -> int:
+def _remove_one(
+    client: IOPaintClient,
+    image: str,
+    mask: str | None,
+    output: str | None,
+    watermark: str | None = None,
+) -> int:
     source = Path(image)
     target = Path(output) if output else source.with_name(f"{source.stem}-clean.png")
     if target.resolve() == source.resolve():
         raise ValueError(f"refusing to overwrite the input {image}: pass -o")
-    result = client.remove_watermark(source, mask, output=target)
+    result = client.remove_watermark(source, mask, output=target, watermark=watermark)
     details = [f"{result.processing_time:.2f} s" if result.processing_time is not None else ""]
     if result.model:
         details.append(result.model)
     if result.mask_source == "detected":
         details.append(f"mask detected, {result.detected_regions or 0} regions")
+    if result.removal and result.removal != "inpaint":
+        details.append(result.removal)
     print(f"{image} -> {target} ({', '.join(d for d in details if d)})")
     return 0
 
@@ -91,6 +99,7 @@ def _remove_many(
         images,
         output_dir,
         masks=masks,  # type: ignore[arg-type]
+        watermark=args.watermark,
         concurrency=args.concurrency,
         progress=False if args.no_progress else None,
     )
@@ -261,6 +270,9 @@ def _parser() -> argparse.ArgumentParser:
     remover.add_argument("images", nargs="+", metavar="IMAGE")
     remover.add_argument("-m", "--mask", help="mask (white = remove) for every image")
     remover.add_argument("--mask-dir", help="folder of masks named like the images (batch)")
+    remover.add_argument(
+        "-w", "--watermark", help="a watermark profile's id (wm_...): invert that mark's blend"
+    )
     remover.add_argument(
         "-o",
         "--output",

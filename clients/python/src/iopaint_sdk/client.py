@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import os
 import threading
@@ -52,6 +53,7 @@ from iopaint_sdk.results import (
     ImageResult,
     Job,
     Stats,
+    WatermarkProfile,
     image_result,
 )
 from iopaint_sdk.retry import RetryPolicy
@@ -95,6 +97,7 @@ class IOPaintClient:
         self._clock: Callable[[], float] = time.monotonic
         self._sleep: Callable[[float], None] = time.sleep
         self.jobs = Jobs(self)
+        self.watermarks = Watermarks(self)
         self.batches = Batches(self)
 
     def __repr__(self) -> str:
@@ -122,6 +125,7 @@ class IOPaintClient:
         output: OutputTarget | None = ...,
         *,
         as_pil: Literal[False] = ...,
+        watermark: WatermarkProfile | str | None = ...,
     ) -> ImageResult: ...
 
     @overload
@@ -132,6 +136,7 @@ class IOPaintClient:
         output: OutputTarget | None = ...,
         *,
         as_pil: Literal[True],
+        watermark: WatermarkProfile | str | None = ...,
     ) -> Image.Image: ...
 
     def remove_watermark(
@@ -141,16 +146,20 @@ class IOPaintClient:
         output: OutputTarget | None = None,
         *,
         as_pil: bool = False,
+        watermark: WatermarkProfile | str | None = None,
     ) -> ImageResult | Image.Image:
         """Remove the watermark from `image`; the PNG as `ImageResult` (bytes).
 
         `mask`: white = remove, black = keep; without one the server detects the watermark.
         `output`: also write the PNG there (a path or a binary file).
         `as_pil`: return a PIL image instead of bytes.
+        `watermark`: one of the key's watermark profiles (or its id): the mark's blend is
+        inverted instead of painted over; `ImageResult.removal` says how it went.
         """
         call = endpoints.remove_watermark(
             to_upload(image, default_name="image"),
             None if mask is None else to_upload(mask, default_name="mask"),
+            watermark=_profile_id(watermark),
         )
         return image_result(self._send(call), output, as_pil)
 
@@ -180,6 +189,7 @@ class IOPaintClient:
         output_dir: str | os.PathLike[str],
         *,
         masks: ImageInput | Sequence[ImageInput] | Mapping[str, ImageInput] | None = None,
+        watermark: WatermarkProfile | str | None = None,
         concurrency: int | None = None,
         progress: bool | None = None,
     ) -> list[BatchItem]:
@@ -191,7 +201,7 @@ class IOPaintClient:
         refused key or a spent quota leaves the images not yet sent failed with that error.
         `progress`: a progress bar on stderr (default: when stderr is a terminal).
         """
-        entries = plan_batch(images, output_dir, masks)
+        entries = plan_batch(images, output_dir, masks, _profile_id(watermark))
         workers = max(1, min(concurrency or self.max_concurrency, len(entries) or 1))
         bar = ProgressBar(len(entries), enabled=progress)
         results: list[BatchItem | None] = [None] * len(entries)
@@ -382,6 +392,7 @@ class Jobs:
         callback_url: str | None = None,
         wait: float | None = None,
         idempotency_key: str | None = None,
+        watermark: WatermarkProfile | str | None = None,
     ) -> Job:
         """Queue a removal; the `Job` (``wait``: let the server hold the answer up to N s).
 
@@ -394,6 +405,7 @@ class Jobs:
             callback_url=callback_url,
             wait=wait,
             idempotency_key=idempotency_key,
+            watermark=_profile_id(watermark),
         )
         return Job.from_json(self._client._send(call).json())
 
@@ -446,6 +458,7 @@ class Batches:
         *,
         callback_url: str | None = None,
         idempotency_key: str | None = None,
+        watermark: WatermarkProfile | str | None = None,
     ) -> Batch:
         uploads = [
             to_upload(image, default_name=f"image-{i + 1}") for i, image in enumerate(images)
@@ -456,7 +469,11 @@ class Batches:
             else [to_upload(mask, default_name=f"mask-{i + 1}") for i, mask in enumerate(masks)]
         )
         call = endpoints.submit_batch(
-            uploads, mask_uploads, callback_url=callback_url, idempotency_key=idempotency_key
+            uploads,
+            mask_uploads,
+            callback_url=callback_url,
+            idempotency_key=idempotency_key,
+            watermark=_profile_id(watermark),
         )
         return Batch.from_json(self._client._send(call).json())
 
@@ -486,3 +503,51 @@ class Batches:
 
 def _id(item: Job | Batch | str) -> str:
     return item if isinstance(item, str) else item.id
+
+
+class Watermarks:
+    """The key's watermark profiles: ``client.watermarks.create/list/get/png/delete``."""
+
+    def __init__(self, client: IOPaintClient) -> None:
+        self._client = client
+
+    def create(
+        self,
+        watermark: ImageInput | None = None,
+        *,
+        images: Sequence[ImageInput] | None = None,
+        name: str | None = None,
+    ) -> WatermarkProfile:
+        """Keep a profile: `watermark` is the mark as an RGBA PNG (alpha = its opacity), or
+        `images` (2 or more, one size) carry the same mark and the server estimates it; the
+        estimate costs one request per image."""
+        mark = None if watermark is None else to_upload(watermark, default_name="watermark.png")
+        uploads = [
+            to_upload(image, default_name=f"image-{i + 1}") for i, image in enumerate(images or [])
+        ]
+        call = endpoints.create_watermark(mark, uploads or None, name=name)
+        return WatermarkProfile.from_json((self._client._send(call)).json())
+
+    def list(self) -> builtins.list[WatermarkProfile]:
+        """The key's profiles, oldest first."""
+        body = (self._client._send(endpoints.list_watermarks())).json()
+        return [WatermarkProfile.from_json(item) for item in body["watermarks"]]
+
+    def get(self, profile: WatermarkProfile | str) -> WatermarkProfile:
+        call = endpoints.watermark(_profile_id(profile) or "")
+        return WatermarkProfile.from_json((self._client._send(call)).json())
+
+    def png(self, profile: WatermarkProfile | str, output: OutputTarget | None = None) -> bytes:
+        """The profile's RGBA PNG (also written to `output` when given)."""
+        call = endpoints.watermark(_profile_id(profile) or "", as_png=True)
+        content = (self._client._send(call)).content
+        if output is not None:
+            write_output(content, output)
+        return content
+
+    def delete(self, profile: WatermarkProfile | str) -> None:
+        self._client._send(endpoints.delete_watermark(_profile_id(profile) or ""))
+
+
+def _profile_id(profile: WatermarkProfile | str | None) -> str | None:
+    return profile.id if isinstance(profile, WatermarkProfile) else profile

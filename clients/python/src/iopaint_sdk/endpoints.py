@@ -38,11 +38,11 @@ class Call:
     """Error statuses handed back as responses instead of raised (health's 503)."""
 
 
-def remove_watermark(image: Upload, mask: Upload | None) -> Call:
+def remove_watermark(image: Upload, mask: Upload | None, *, watermark: str | None = None) -> Call:
     files = [("image", image.as_file())]
     if mask is not None:
         files.append(("mask", mask.as_file()))
-    return Call("POST", f"{API}/remove-watermark", files=files, cost=1)
+    return Call("POST", f"{API}/remove-watermark", files=files, data=_watermark(watermark), cost=1)
 
 
 def detect(image: Upload, *, as_mask: bool) -> Call:
@@ -71,6 +71,7 @@ def submit_job(
     callback_url: str | None,
     wait: float | None,
     idempotency_key: str | None,
+    watermark: str | None = None,
 ) -> Call:
     files = [("image", image.as_file())]
     if mask is not None:
@@ -79,7 +80,7 @@ def submit_job(
         "POST",
         f"{API}/jobs",
         files=files,
-        data={"callback_url": callback_url} if callback_url else None,
+        data=_form_texts(callback_url, watermark),
         headers=_submit_headers(wait, idempotency_key),
         cost=1,
     )
@@ -108,6 +109,7 @@ def submit_batch(
     *,
     callback_url: str | None,
     idempotency_key: str | None,
+    watermark: str | None = None,
 ) -> Call:
     files = [("image", upload.as_file()) for upload in images]
     files += [("mask", upload.as_file()) for upload in masks or []]
@@ -115,7 +117,7 @@ def submit_batch(
         "POST",
         f"{API}/batch",
         files=files,
-        data={"callback_url": callback_url} if callback_url else None,
+        data=_form_texts(callback_url, watermark),
         headers=_submit_headers(None, idempotency_key),
         cost=len(images),
     )
@@ -127,6 +129,39 @@ def batch(batch_id: str) -> Call:
 
 def batch_result(batch_id: str) -> Call:
     return Call("GET", f"{API}/batch/{_segment(batch_id)}/result")
+
+
+def create_watermark(mark: Upload | None, images: list[Upload] | None, *, name: str | None) -> Call:
+    """A profile from the mark's RGBA PNG, or estimated from images carrying it (one
+    request per image)."""
+    if (mark is None) == (not images):
+        raise ValueError("give either the watermark's PNG or images that carry it, not both")
+    if mark is not None:
+        files = [("watermark", mark.as_file())]
+    else:
+        files = [("image", upload.as_file()) for upload in images or []]
+    # Not retried: a create whose answer was lost would otherwise keep two profiles.
+    return Call(
+        "POST",
+        f"{API}/watermarks",
+        files=files,
+        data={"name": name} if name else None,
+        cost=1 if mark is not None else len(files),
+        retry=False,
+    )
+
+
+def list_watermarks() -> Call:
+    return Call("GET", f"{API}/watermarks")
+
+
+def watermark(profile_id: str, *, as_png: bool = False) -> Call:
+    accept = "image/png" if as_png else "application/json"
+    return Call("GET", f"{API}/watermarks/{_segment(profile_id)}", headers={"Accept": accept})
+
+
+def delete_watermark(profile_id: str) -> Call:
+    return Call("DELETE", f"{API}/watermarks/{_segment(profile_id)}")
 
 
 def new_idempotency_key() -> str:
@@ -144,7 +179,16 @@ def _submit_headers(wait: float | None, idempotency_key: str | None) -> dict[str
     return headers
 
 
+def _watermark(profile_id: str | None) -> dict[str, str] | None:
+    return {"watermark": profile_id} if profile_id else None
+
+
+def _form_texts(callback_url: str | None, watermark: str | None) -> dict[str, str] | None:
+    texts = {"callback_url": callback_url or "", "watermark": watermark or ""}
+    return {name: value for name, value in texts.items() if value} or None
+
+
 def _segment(identifier: str) -> str:
     if not identifier or "/" in identifier:
-        raise ValueError(f"not a job or batch id: {identifier!r}")
+        raise ValueError(f"not a job, batch or watermark id: {identifier!r}")
     return quote(identifier, safe="")

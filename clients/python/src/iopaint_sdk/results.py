@@ -36,8 +36,9 @@ class ImageResult(bytes):
     """A PNG the API returned: it *is* the bytes, with the response's metadata attached.
 
     ``processing_time`` (seconds), ``image_size`` ((width, height)), ``model``,
-    ``request_id``, ``mask_source`` (``"uploaded"`` or ``"detected"``),
-    ``detected_regions``, ``rate_limit``, and ``path`` when it was written to a file.
+    ``request_id``, ``mask_source`` (``"uploaded"``, ``"detected"`` or ``"profile"``),
+    ``detected_regions``, ``removal`` (``"deblend"``, ``"inpaint"`` or ``"mixed"``: how the
+    mark went), ``rate_limit``, and ``path`` when it was written to a file.
     """
 
     processing_time: float | None
@@ -46,6 +47,7 @@ class ImageResult(bytes):
     request_id: str | None
     mask_source: str | None
     detected_regions: int | None
+    removal: str | None
     rate_limit: RateLimit
     path: Path | None
 
@@ -57,6 +59,7 @@ class ImageResult(bytes):
         result.request_id = headers.get("x-request-id")
         result.mask_source = headers.get("x-mask-source")
         result.detected_regions = _int(headers.get("x-detected-regions"))
+        result.removal = headers.get("x-removal")
         result.rate_limit = RateLimit.from_headers(headers)
         result.path = None
         return result
@@ -151,6 +154,32 @@ class Detection:
 
 
 TERMINAL_JOB_STATUSES = frozenset({"succeeded", "failed", "canceled", "expired"})
+
+
+@dataclass(frozen=True)
+class WatermarkProfile:
+    """One of the key's watermark profiles (``/api/v1/watermarks``): pass it (or its ``id``)
+    as ``watermark=`` to have its blend inverted instead of painted over."""
+
+    id: str
+    name: str
+    width: int
+    height: int
+    source: str  # upload or estimated
+    created_at: str | None
+    raw: dict[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, body: dict[str, Any]) -> WatermarkProfile:
+        return cls(
+            id=str(body["id"]),
+            name=str(body.get("name", "")),
+            width=int(body["width"]),
+            height=int(body["height"]),
+            source=str(body.get("source")),
+            created_at=body.get("created_at"),
+            raw=body,
+        )
 
 
 @dataclass(frozen=True)

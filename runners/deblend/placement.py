@@ -1,0 +1,612 @@
+"""Where a known mark sits in a photo: position, scale, small rotation and opacity gain.
+
+Search in two steps:
+
+1. Coarse: the image's gradient magnitude is matched (normalised cross-correlation) against
+   the template's, over a log-spaced range of scales and a few angles, on a reduced copy. A
+   semi-transparent mark shows in a photo mainly as its outline (α's edges times the colour
+   difference to what lies under it), whatever the photo's colours, so gradients match where
+   raw pixels would not. Repeated copies are the other strong peaks at the best scale.
+2. Fine: each copy's position, scale, angle and gain are polished by pattern search on the
+   photo itself, minimising the L1 norm of the de-blended result's gradients over the copy's
+   window. A natural photo has sparse gradients; a misplaced or wrongly strong mark leaves
+   (or adds) its outline, which costs gradient energy, so the minimum is where the mark is
+   removed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+
+from runners.deblend.template import MIN_VISIBLE_ALPHA, WatermarkTemplate
+
+__all__ = ["Layers", "Placement", "find_placements", "refine", "render"]
+
+MIN_SCALE, MAX_SCALE = 0.25, 4.0
+SCALE_STEPS_PER_OCTAVE = 8
+ANGLES = (-3.0, 3.0)
+"""Degrees tried, besides 0, at the best scale of the coarse search; the fine search reaches
+the ±5° between and beyond."""
+COARSE_TEMPLATE_SIDE = 96
+"""Length (pixels) of the mark's longer side on the copy each scale is matched on."""
+MIN_COARSE_SIDE = 8
+"""The mark's shorter side is at least this long on the matched copy."""
+MIN_SCORE = 0.06
+"""Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
+COPY_ENERGY = 0.3
+"""A further copy must remove this share of the gradient energy the best one removes."""
+COPY_RATIO = 0.6
+"""A further copy of a repeated mark must score this share of the best one."""
+EDGE_KNEE = 24.0
+"""Sobel response (about six grey levels of step) at which an edge counts half."""
+FLAT_SPREAD = 0.02
+"""Orientation spread below which a window is flat: it scores nothing."""
+BLUR = 1.5
+"""Gaussian sigma (pixels) of the copies a first gain and position are found on."""
+REFINE_LONG_SIDE = 384
+"""Windows larger than this are refined on a reduced copy first, then polished at full size."""
+
+
+@dataclass(frozen=True)
+class Placement:
+    """One copy of the template in the image (image pixel coordinates)."""
+
+    x: float
+    """Column of the template's centre."""
+    y: float
+    """Row of the template's centre."""
+    scale: float
+    angle: float
+    """Degrees, counter-clockwise."""
+    gain: float
+    """Opacity in the image = gain · the template's α (clipped to 1)."""
+    score: float
+    """Gradient correlation found by the coarse search, 0..1."""
+
+
+@dataclass(frozen=True)
+class Layers:
+    """The placed mark's α and W over a window of the image."""
+
+    top: int
+    left: int
+    alpha: np.ndarray
+    """(h, w) float32."""
+    colour: np.ndarray
+    """(h, w, 3) float32."""
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        height, width = self.alpha.shape
+        return slice(self.top, self.top + height), slice(self.left, self.left + width)
+
+
+def render(
+    template: WatermarkTemplate,
+    placements: list[Placement],
+    shape: tuple[int, int],
+    *,
+    window: tuple[int, int, int, int] | None = None,
+) -> Layers:
+    """The mark's layers where `placements` put it, over ``window = (top, left, bottom,
+    right)`` of an image of `shape` (H, W); the whole image by default."""
+    top, left, bottom, right = window if window is not None else (0, 0, *shape)
+    height, width = bottom - top, right - left
+    alpha = np.zeros((height, width), np.float32)
+    premultiplied = np.zeros((height, width, 3), np.float32)
+    source_alpha = template.alpha
+    source_premultiplied = template.alpha[..., None] * template.colour
+    for placement in placements:
+        a, p = _warp(source_alpha, source_premultiplied, placement, top, left, height, width)
+        a = np.minimum(a * placement.gain, 1.0)
+        p = p * placement.gain
+        # "Over": a later copy covers an earlier one where they overlap.
+        premultiplied = p + (1.0 - a[..., None]) * premultiplied
+        alpha = a + (1.0 - a) * alpha
+    # Interpolation tails below one grey level of opacity would change pixels by rounding only.
+    alpha = np.where(alpha >= MIN_VISIBLE_ALPHA, alpha, 0.0).astype(np.float32)
+    colour = np.where(
+        alpha[..., None] > 1e-6, premultiplied / np.maximum(alpha[..., None], 1e-6), 0.0
+    )
+    return Layers(
+        top=top, left=left, alpha=alpha, colour=np.clip(colour, 0, 255).astype(np.float32)
+    )
+
+
+def _warp(
+    alpha: np.ndarray,
+    premultiplied: np.ndarray,
+    placement: Placement,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    scale = placement.scale
+    stretch = scale * np.eye(2)
+    if scale < 1.0:
+        # Shrinking as editors scale a layer: an area resize of the whole file to whole
+        # pixels; the warp then does only the leftover sub-pixel shift, scale and rotation
+        # (a warp alone would alias thin strokes).
+        size = (max(1, round(alpha.shape[1] * scale)), max(1, round(alpha.shape[0] * scale)))
+        stretch = np.diag([scale * alpha.shape[1] / size[0], scale * alpha.shape[0] / size[1]])
+        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
+        premultiplied = cv2.resize(premultiplied, size, interpolation=cv2.INTER_AREA)
+    theta = math.radians(placement.angle)
+    cos, sin = math.cos(theta), math.sin(theta)
+    h, w = alpha.shape
+    # Template pixel (u, v) relative to its centre -> image (x, y); the window moves the origin.
+    linear = np.array([[cos, sin], [-sin, cos]]) @ stretch
+    centre = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    offset = np.array([placement.x - left, placement.y - top]) - linear @ centre
+    matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
+    a = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=0)
+    p = cv2.warpAffine(premultiplied, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=0)
+    return np.clip(a, 0.0, 1.0), np.maximum(p, 0.0)
+
+
+def footprint(template: WatermarkTemplate, placement: Placement) -> tuple[float, float]:
+    """Half extents (rows, cols) of the placed template's bounding box."""
+    h, w = template.shape
+    theta = math.radians(placement.angle)
+    half_w, half_h = w * placement.scale / 2, h * placement.scale / 2
+    cols = abs(math.cos(theta)) * half_w + abs(math.sin(theta)) * half_h
+    rows = abs(math.sin(theta)) * half_w + abs(math.cos(theta)) * half_h
+    return rows, cols
+
+
+def placement_window(
+    template: WatermarkTemplate,
+    placements: list[Placement],
+    shape: tuple[int, int],
+    margin: int = 4,
+) -> tuple[int, int, int, int] | None:
+    """(top, left, bottom, right) inside the image covering every placement, or None if
+    none of them falls inside it."""
+    tops, lefts, bottoms, rights = [], [], [], []
+    for placement in placements:
+        rows, cols = footprint(template, placement)
+        tops.append(math.floor(placement.y - rows) - margin)
+        bottoms.append(math.ceil(placement.y + rows) + margin + 1)
+        lefts.append(math.floor(placement.x - cols) - margin)
+        rights.append(math.ceil(placement.x + cols) + margin + 1)
+    top, left = max(0, min(tops)), max(0, min(lefts))
+    bottom, right = min(shape[0], max(bottoms)), min(shape[1], max(rights))
+    if bottom <= top or right <= left:
+        return None
+    return top, left, bottom, right
+
+
+# --- coarse search ------------------------------------------------------------------------------
+
+
+def _orientation(pixels: np.ndarray) -> np.ndarray:
+    """Edge orientation as a doubled-angle vector, (h, w, 2) float32, length 0..1.
+
+    From the structure tensor summed over channels: (Jxx − Jyy, 2·Jxy) points along twice the
+    edge angle whichever side is brighter, so a mark lighter than one part of the photo and
+    darker than another still matches its template. Dividing by the tensor's trace plus a
+    knee makes every clear edge count about the same: strong photo edges do not outvote the
+    mark's fainter outline, and only their orientation has to agree.
+    """
+    data = pixels.astype(np.float32)
+    gx = cv2.Sobel(data, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(data, cv2.CV_32F, 0, 1, ksize=3)
+    if gx.ndim == 2:
+        gx, gy = gx[..., None], gy[..., None]
+    jxx, jyy, jxy = (gx * gx).sum(axis=2), (gy * gy).sum(axis=2), (gx * gy).sum(axis=2)
+    scale = jxx + jyy + EDGE_KNEE**2
+    return np.stack([(jxx - jyy) / scale, 2.0 * jxy / scale], axis=2).astype(np.float32)
+
+
+def _correlation(feature: np.ndarray, patch: np.ndarray) -> np.ndarray:
+    """Normalised cross-correlation of `patch` at every position of `feature` (valid part).
+
+    OpenCV's own normalised mode computes window variances in single precision, which turns
+    flat windows into spurious high scores; the variances here come from float64 sums, and
+    nearly flat windows score nothing.
+    """
+    ph, pw = patch.shape[:2]
+    centred = (patch - patch.mean(axis=(0, 1))).astype(np.float32)
+    norm = float(np.sqrt((centred.astype(np.float64) ** 2).sum()))
+    numerator = cv2.matchTemplate(feature, centred, cv2.TM_CCORR).astype(np.float64)
+    data = feature.astype(np.float64)
+    total = cv2.integral(data)
+    squares = cv2.integral(data * data)
+    if total.ndim == 2:
+        total, squares = total[..., None], squares[..., None]
+
+    def window_sum(table: np.ndarray) -> np.ndarray:
+        return table[ph:, pw:] - table[:-ph, pw:] - table[ph:, :-pw] + table[:-ph, :-pw]
+
+    count = ph * pw
+    sums = window_sum(total)
+    variance = np.maximum((window_sum(squares) - sums * sums / count).sum(axis=2), 0.0)
+    spread = np.sqrt(variance)
+    floor = FLAT_SPREAD * np.sqrt(count)
+    scores = np.where(spread > floor, numerator / np.maximum(spread * norm, 1e-9), 0.0)
+    return np.clip(scores, -1.0, 1.0).astype(np.float32)
+
+
+def _template_feature(template: WatermarkTemplate, scale: float, angle: float) -> np.ndarray:
+    rows, cols = footprint(template, Placement(0, 0, scale, angle, 1.0, 0.0))
+    height, width = 2 * math.ceil(rows) + 3, 2 * math.ceil(cols) + 3
+    centre = Placement((width - 1) / 2, (height - 1) / 2, scale, angle, 1.0, 0.0)
+    layers = render(template, [centre], (height, width))
+    stacked = np.concatenate(
+        [layers.alpha[..., None] * 255.0, layers.alpha[..., None] * layers.colour], axis=2
+    )
+    return _orientation(stacked)
+
+
+def _scales() -> list[float]:
+    low = round(math.log2(MIN_SCALE) * SCALE_STEPS_PER_OCTAVE)
+    high = round(math.log2(MAX_SCALE) * SCALE_STEPS_PER_OCTAVE)
+    return [2.0 ** (k / SCALE_STEPS_PER_OCTAVE) for k in range(low, high + 1)]
+
+
+Scored = tuple[float, float, float, float, np.ndarray, tuple[int, int]]
+"""(evidence, scale, angle, factor, score map, padding)."""
+
+
+def _score(
+    feature: np.ndarray,
+    template: WatermarkTemplate,
+    scale: float,
+    angle: float,
+    factor: float,
+    min_score: float,
+) -> Scored | None:
+    patch = _template_feature(template, scale * factor, angle)
+    if float(patch.std()) <= 1e-6:
+        return None
+    ph, pw = patch.shape[:2]
+    # Padding lets a copy stand partly outside the frame (up to about half of it).
+    pad_y, pad_x = ph // 2, pw // 2
+    padded = cv2.copyMakeBorder(feature, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0)
+    if padded.shape[0] < ph or padded.shape[1] < pw:
+        return None
+    scores = _correlation(padded, patch)
+    # A window mostly over the padding correlates well with anything after normalisation:
+    # weigh each score by the share of the template inside the frame.
+    frame = cv2.copyMakeBorder(
+        np.ones_like(feature), pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0
+    )
+    energy = (patch * patch).sum(axis=2)
+    inside = cv2.matchTemplate(frame[..., 0], energy, cv2.TM_CCORR) / float(energy.sum())
+    scores = scores * np.sqrt(np.clip(inside, 0.0, 1.0))
+    top = float(scores.max())
+    if top < min_score:
+        return None
+    # A small template correlates well with photo texture by chance: the spread of chance
+    # scores shrinks as the square root of the outline's pixel count, so candidates are
+    # ranked by score times that root.
+    length = np.sqrt((patch * patch).sum(axis=2))
+    outline = float(np.count_nonzero(length > 0.1 * float(length.max())))
+    return top * math.sqrt(outline), scale, angle, factor, scores, (pad_y, pad_x)
+
+
+def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
+    """The best-scoring position of a coarse candidate, in image pixels."""
+    _, scale, angle, factor, scores, (pad_y, pad_x) = scored
+    patch_h, patch_w = _template_feature(template, scale * factor, angle).shape[:2]
+    row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return Placement(
+        x=float((col + (patch_w - 1) / 2 - pad_x + 0.5) / factor - 0.5),
+        y=float((row + (patch_h - 1) / 2 - pad_y + 0.5) / factor - 0.5),
+        scale=scale,
+        angle=angle,
+        gain=1.0,
+        score=float(scores[row, col]),
+    )
+
+
+def _removed_energy(small: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
+    """Gradient energy that the candidate removes with its best gain, on a blurred copy of
+    `small`, the image at the candidate's matching size (cheap at any image size)."""
+    return _placement_energy(small, template, _peak(scored, template), scored[3])
+
+
+def _placement_energy(
+    small: np.ndarray, template: WatermarkTemplate, placement: Placement, factor: float
+) -> float:
+    image = small
+    placement = _scaled(placement, factor)
+    window = placement_window(template, [placement], image.shape[:2], margin=8)
+    if window is None:
+        return -math.inf
+    soft = _blurred(image, window)
+    cost = _cost(soft, template, window, blur=BLUR)
+    tuned = _best_gain(placement, cost, float(template.alpha.max()), steps=8)
+    layers = _soft_layers(render(template, [tuned], image.shape[:2], window=window), BLUR)
+    return _energy_removed(soft, layers)
+
+
+def _energy_removed(image: np.ndarray, layers: Layers) -> float:
+    """Gradient energy over the window before inversion minus after. Pixels too opaque to
+    invert will be inpainted: they are counted at the inverted pixels' mean gradient, so an
+    opaque mark is not outscored by a faint chance match that inverts everything."""
+    height, width = layers.alpha.shape
+    total = height * (width - 1) + (height - 1) * width
+    before, _ = deblended_gradient_energy(image, layers, invert=False, max_alpha=2.0)
+    after, pairs = deblended_gradient_energy(image, layers)
+    if pairs == 0:
+        return 0.0
+    return before * total - after * total
+
+
+def find_placements(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    *,
+    min_score: float = MIN_SCORE,
+    max_copies: int = 64,
+) -> list[Placement]:
+    """Coarse placements of `template` in `image` ((H, W, 3) uint8), best first; empty when
+    nothing correlates above `min_score`. Gains are a first guess (refine them)."""
+    height, width = image.shape[:2]
+    visible = template.cropped().shape
+    long_side, short_side = max(visible), min(visible)
+    features: dict[float, np.ndarray] = {}
+    shrunk: dict[float, np.ndarray] = {}
+    candidates: list[Scored] = []
+    for scale in _scales():
+        # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
+        # a scale step then shifts its ends by a pixel or two whatever its size, and small
+        # and large scales meet chance correlations on equal terms.
+        factor = min(1.0, COARSE_TEMPLATE_SIDE / (long_side * scale))
+        factor = min(1.0, max(factor, MIN_COARSE_SIDE / (short_side * scale)))
+        factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
+        if short_side * scale * factor < 3 or max(height, width) * factor < 16:
+            continue
+        if factor not in features:
+            size = (max(1, round(width * factor)), max(1, round(height * factor)))
+            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            shrunk[factor] = small
+            features[factor] = _orientation(small)
+        scored = _score(features[factor], template, scale, 0.0, factor, min_score)
+        if scored is not None:
+            candidates.append(scored)
+    if not candidates:
+        return []
+    # Correlation alone favours small scales (chance) and evidence large ones (partial
+    # overlap with the true copy): a few of each are verified by what they remove.
+    # Correlation alone favours small scales (chance agreement with photo texture): every
+    # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
+    # the coarse peak's pixel or two of error); the one that removes most gradient wins.
+    best = max(candidates, key=lambda c: _removed_energy(shrunk[c[3]], template, c))
+    # Angles only at the winning scale: a few degrees barely move the scale's score.
+    for angle in ANGLES:
+        scored = _score(features[best[3]], template, best[1], angle, best[3], min_score)
+        if scored is not None and float(scored[4].max()) > float(best[4].max()):
+            best = scored
+    _, scale, angle, factor, scores, (pad_y, pad_x) = best
+    top_score = float(scores.max())
+    patch_h, patch_w = _template_feature(template, scale * factor, angle).shape[:2]
+    radius = max(1, min(patch_h, patch_w) // 2)
+    threshold = max(min_score, COPY_RATIO * top_score)
+    peaks = (scores == cv2.dilate(scores, np.ones((2 * radius + 1,) * 2, np.uint8))) & (
+        scores >= threshold
+    )
+    copies = []
+    for row, col in np.argwhere(peaks):
+        centre_x = (col + (patch_w - 1) / 2 - pad_x + 0.5) / factor - 0.5
+        centre_y = (row + (patch_h - 1) / 2 - pad_y + 0.5) / factor - 0.5
+        copies.append(
+            Placement(
+                x=float(centre_x),
+                y=float(centre_y),
+                scale=scale,
+                angle=angle,
+                gain=1.0,
+                score=float(scores[row, col]),
+            )
+        )
+    copies.sort(key=lambda placement: -placement.score)
+    copies = copies[:max_copies]
+    if len(copies) > 1:
+        # Other peaks are copies of a repeated mark only if they too remove the outline.
+        energies = [_placement_energy(shrunk[factor], template, c, factor) for c in copies]
+        strongest = max(energies)
+        copies = [c for c, e in zip(copies, energies, strict=True) if e >= COPY_ENERGY * strongest]
+    return copies
+
+
+# --- fine search --------------------------------------------------------------------------------
+
+
+def deblended_gradient_energy(
+    image: np.ndarray, layers: Layers, *, max_alpha: float = 0.9, invert: bool = True
+) -> tuple[float, int]:
+    """(Mean L1 gradient of the de-blended window, pixel pairs it was taken over): low where
+    the mark is cleanly removed. Pixels at or above `max_alpha` will be inpainted, so they
+    and their neighbours are left out; a too strong gain still costs, on the fringe it
+    over-inverts. With `invert` False, the same pixels of the image as it is."""
+    patch = image[layers.window].astype(np.float32)
+    a = layers.alpha[..., None]
+    usable = a[..., 0] < max_alpha
+    safe = np.where(usable[..., None], a, 0.0)
+    recovered = (patch - safe * layers.colour) / (1.0 - safe) if invert else patch
+    pairs_x = usable[:, 1:] & usable[:, :-1]
+    pairs_y = usable[1:] & usable[:-1]
+    dx = np.abs(np.diff(recovered, axis=1)).sum(axis=2)[pairs_x]
+    dy = np.abs(np.diff(recovered, axis=0)).sum(axis=2)[pairs_y]
+    count = int(dx.size + dy.size)
+    if count == 0:
+        return math.inf, 0
+    return float((dx.sum() + dy.sum()) / count), count
+
+
+def refine(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    placement: Placement,
+    *,
+    max_evaluations: int = 400,
+) -> Placement:
+    """`placement` polished (position, scale, angle, gain) on `image` ((H, W, 3) uint8)."""
+    height, width = image.shape[:2]
+    window = placement_window(template, [placement], (height, width), margin=8)
+    if window is None:
+        return placement
+    long_side = max(window[2] - window[0], window[3] - window[1])
+    if long_side > REFINE_LONG_SIDE:
+        factor = REFINE_LONG_SIDE / long_side
+        small = cv2.resize(
+            image,
+            (max(1, round(width * factor)), max(1, round(height * factor))),
+            interpolation=cv2.INTER_AREA,
+        )
+        shrunk = _scaled(placement, factor)
+        shrunk = _search(small, template, shrunk, coarse=True, budget=max_evaluations)
+        placement = _scaled(shrunk, 1.0 / factor)
+        return _search(image, template, placement, coarse=False, budget=max_evaluations // 3)
+    return _search(image, template, placement, coarse=True, budget=max_evaluations)
+
+
+def _scaled(placement: Placement, factor: float) -> Placement:
+    return replace(
+        placement,
+        x=(placement.x + 0.5) * factor - 0.5,
+        y=(placement.y + 0.5) * factor - 0.5,
+        scale=placement.scale * factor,
+    )
+
+
+def _search(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    placement: Placement,
+    *,
+    coarse: bool,
+    budget: int,
+) -> Placement:
+    shape = image.shape[:2]
+    window = placement_window(template, [placement], shape, margin=8)
+    if window is None:
+        return placement
+    peak = float(template.alpha.max())
+    if coarse:
+        # First on blurred copies: a coarse peak a pixel or two off makes any sharp
+        # inversion look worse than none, so gain and position are found where a small
+        # offset costs little, then polished sharp.
+        soft = _blurred(image, window)
+        soft_cost = _cost(soft, template, window, blur=BLUR)
+        placement = _best_gain(placement, soft_cost, peak)
+        placement = _pattern(placement, soft_cost, [2.0, 2.0, 0.08, 2.5, 0.15], budget // 2, peak)
+        steps = [0.5, 0.5, 0.01, 0.5, 0.04]
+    else:
+        steps = [0.4, 0.4, 0.005, 0.4, 0.04]
+    sharp = _cost(image, template, window)
+    if coarse:
+        placement = _best_gain(placement, sharp, peak, around=0.3)
+    return _pattern(placement, sharp, steps, budget - budget // 2, peak)
+
+
+def _cost(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    window: tuple[int, int, int, int],
+    *,
+    blur: float = 0.0,
+) -> Callable[[Placement], float]:
+    def cost(candidate: Placement) -> float:
+        if candidate.gain <= 0 or candidate.scale <= 0:
+            return math.inf
+        layers = render(template, [candidate], image.shape[:2], window=window)
+        if blur > 0:
+            layers = _soft_layers(layers, blur)
+        return deblended_gradient_energy(image, layers)[0]
+
+    return cost
+
+
+def _blurred(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
+    """`image` with its `window` blurred (the rest is not read)."""
+    top, left, bottom, right = window
+    soft = np.zeros_like(image)
+    soft[top:bottom, left:right] = cv2.GaussianBlur(image[top:bottom, left:right], (0, 0), BLUR)
+    return soft
+
+
+def _soft_layers(layers: Layers, blur: float) -> Layers:
+    premultiplied = cv2.GaussianBlur(layers.alpha[..., None] * layers.colour, (0, 0), blur)
+    alpha = cv2.GaussianBlur(layers.alpha, (0, 0), blur)
+    colour = premultiplied / np.maximum(alpha, 1e-6)[..., None]
+    return Layers(layers.top, layers.left, alpha, np.clip(colour, 0, 255).astype(np.float32))
+
+
+def _pattern(
+    placement: Placement,
+    cost: Callable[[Placement], float],
+    steps: list[float],
+    budget: int,
+    peak: float,
+) -> Placement:
+    """Pattern search over (x, y, log-scale, angle, log-gain); steps halve when stuck."""
+    floor = [0.05, 0.05, 0.0005, 0.05, 0.003]
+    current, current_cost = placement, cost(placement)
+    evaluations = 1
+    while evaluations < budget and any(s > f for s, f in zip(steps, floor, strict=True)):
+        improved = False
+        for index in range(5):
+            if steps[index] <= floor[index]:
+                continue
+            for sign in (1.0, -1.0):
+                candidate = _moved(current, index, sign * steps[index], peak)
+                value = cost(candidate)
+                evaluations += 1
+                if value < current_cost:
+                    current, current_cost, improved = candidate, value, True
+                    break
+        if not improved:
+            steps = [s / 2 for s in steps]
+    return current
+
+
+def _moved(placement: Placement, index: int, step: float, peak: float) -> Placement:
+    if index == 0:
+        return replace(placement, x=placement.x + step)
+    if index == 1:
+        return replace(placement, y=placement.y + step)
+    if index == 2:
+        return replace(placement, scale=placement.scale * math.exp(step))
+    if index == 3:
+        return replace(placement, angle=placement.angle + step)
+    gain = placement.gain * math.exp(step)
+    return replace(placement, gain=min(gain, 1.0 / peak))
+
+
+def _best_gain(
+    placement: Placement,
+    cost: Callable[[Placement], float],
+    peak: float,
+    *,
+    steps: int = 14,
+    around: float | None = None,
+) -> Placement:
+    """Golden-section search for the gain alone, over the whole range or within a factor
+    exp(±`around`) of the current gain; a first guess for the joint search."""
+    low, high = math.log(0.02), math.log(1.0 / peak)
+    if around is not None:
+        centre = math.log(placement.gain)
+        low, high = max(low, centre - around), min(high, centre + around)
+    ratio = (math.sqrt(5) - 1) / 2
+    a, b = high - ratio * (high - low), low + ratio * (high - low)
+    fa = cost(replace(placement, gain=math.exp(a)))
+    fb = cost(replace(placement, gain=math.exp(b)))
+    for _ in range(steps):
+        if fa < fb:
+            high, b, fb = b, a, fa
+            a = high - ratio * (high - low)
+            fa = cost(replace(placement, gain=math.exp(a)))
+        else:
+            low, a, fa = a, b, fb
+            b = low + ratio * (high - low)
+            fb = cost(replace(placement, gain=math.exp(b)))
+    return replace(placement, gain=math.exp((low + high) / 2))

@@ -1,0 +1,216 @@
+"""Removing a semi-transparent mark by inverting its blend, inpainting only what cannot be.
+
+The result must never be worse than inpainting the mark's mask, yet the photo's truth is
+unknown. The check used instead: a correct α and W remove the mark's outline from the
+photo, a wrong one leaves it or draws its negative. So the gradient contrast along the
+placed mark's outline is measured before and after; if more than `MAX_OUTLINE_RESIDUAL` of it
+remains, or too many pixels clip, the estimate is not trusted and the mask is inpainted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import cv2
+import numpy as np
+
+from runners.compositing import blend
+from runners.deblend.estimation import estimate_tiled
+from runners.deblend.inversion import DEFAULT_MAX_ALPHA, invert
+from runners.deblend.placement import (
+    Layers,
+    find_placements,
+    placement_window,
+    refine,
+    render,
+)
+from runners.deblend.quality import outline_residual
+from runners.deblend.template import DeblendError, WatermarkTemplate
+from runners.inpainter import Inpainter
+
+__all__ = ["Deblended", "Removal", "remove_blended"]
+
+Removal = Literal["deblend", "inpaint", "mixed"]
+
+MARK_ALPHA = 0.03
+"""Placed opacity above which a pixel belongs to the mark (for fallback masks and shares)."""
+MAX_OUTLINE_RESIDUAL = 0.3
+"""Share of the outline's gradient contrast that may remain after inversion."""
+UNEXPLAINED_RESIDUAL = 0.6
+"""Above this share the placement is taken for a chance match, not the mark."""
+MIN_OUTLINE_CONTRAST = 6.0
+"""Gradient (Sobel levels, along α's) the placed outline must show in the photo at all:
+below it the placement explains nothing visible."""
+JUDGED_ALPHA = 0.75
+"""Placed opacity above which pixels are left out of the outline check."""
+OPAQUE_SHARE = 0.25
+"""Share of the mark's pixels at or above max_alpha from which it counts as mostly opaque."""
+MAX_CLIPPED_SHARE = 0.2
+"""Share of the mark's pixels whose inversion may clip before the estimate is rejected."""
+MIN_GAIN = 0.05
+"""Weaker placements are chance: a mark at 5% opacity changes a pixel by a dozen levels at most."""
+SEAM = 2
+"""Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
+
+
+@dataclass(frozen=True)
+class Deblended:
+    image: np.ndarray
+    """(H, W, 3) uint8 RGB, the same size as the input."""
+    removal: Removal
+    inpainted: np.ndarray
+    """(H, W) bool: pixels inpainted rather than recovered."""
+    detail: str
+    """One line: how the mark was found, or why it fell back to inpainting."""
+
+
+def _check_inputs(image: np.ndarray, mask: np.ndarray | None) -> None:
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DeblendError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+    if mask is not None and mask.shape != image.shape[:2]:
+        raise DeblendError(f"mask is {mask.shape}, the image {image.shape[:2]}")
+
+
+def _inpaint(
+    image: np.ndarray, region: np.ndarray, inpainter: Inpainter, *, feather: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """`image` with `region` ((H, W) bool) inpainted, composited so the rest is untouched;
+    and the pixels that took any inpainted value (the region, plus its seam if feathered)."""
+    mask = region.astype(np.uint8) * 255
+    filled = inpainter.inpaint(image, mask)
+    if feather:
+        grown = cv2.dilate(mask, np.ones((2 * SEAM + 1,) * 2, np.uint8))
+        weight = cv2.GaussianBlur(grown.astype(np.float32), (0, 0), SEAM / 2)
+        weight = np.maximum(weight, mask.astype(np.float32))
+        mask = np.clip(np.rint(weight), 0, 255).astype(np.uint8)
+    return blend(image, filled, mask), mask > 0
+
+
+def _fallback(
+    image: np.ndarray,
+    mask: np.ndarray | None,
+    placed: np.ndarray | None,
+    inpainter: Inpainter,
+    reason: str,
+) -> Deblended:
+    if mask is not None:
+        region = mask > 0
+    elif placed is not None and placed.any():
+        region = cv2.dilate(placed.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+    else:
+        raise DeblendError(f"no mark found to remove: {reason}")
+    result, _ = _inpaint(image, region, inpainter, feather=False)
+    return Deblended(
+        image=result, removal="inpaint", inpainted=region, detail=f"inpainted: {reason}"
+    )
+
+
+def _place(image: np.ndarray, template: WatermarkTemplate) -> tuple[Layers | None, str]:
+    coarse = find_placements(image, template)
+    if not coarse:
+        return None, "the template was not found in the image"
+    placements = [refine(image, template, placement) for placement in coarse]
+    placements = [p for p in placements if p.gain >= MIN_GAIN]
+    if placements:
+        # Copies of one repeated mark share its opacity: a "copy" far weaker or stronger
+        # than the best one is a chance match.
+        first = placements[0]
+        placements = [p for p in placements if 0.5 <= p.gain / first.gain <= 2.0]
+    if not placements:
+        return None, "the template was found but with no opacity"
+    window = placement_window(template, placements, image.shape[:2], margin=SEAM + 2)
+    if window is None:
+        return None, "the template's placement falls outside the image"
+    layers = render(template, placements, image.shape[:2], window=window)
+    first = placements[0]
+    copies = f"{len(placements)} copies, first" if len(placements) > 1 else "placed"
+    return layers, (
+        f"{copies} at ({first.x:.1f}, {first.y:.1f}) scale {first.scale:.3f} "
+        f"angle {first.angle:.1f} gain {first.gain:.3f} score {first.score:.2f}"
+    )
+
+
+def _tiled(image: np.ndarray) -> tuple[Layers | None, str]:
+    try:
+        tiled = estimate_tiled(image)
+    except DeblendError as error:
+        return None, f"tiled estimate failed: {error}"
+    (uy, ux), (vy, vx) = tiled.steps
+    return Layers(top=0, left=0, alpha=tiled.alpha, colour=tiled.colour), (
+        f"tiled mark estimated from {tiled.copies} copies on steps ({uy}, {ux}) and ({vy}, {vx})"
+    )
+
+
+def remove_blended(
+    image: np.ndarray,
+    *,
+    template: WatermarkTemplate | None,
+    inpainter: Inpainter,
+    mask: np.ndarray | None = None,
+    max_alpha: float = DEFAULT_MAX_ALPHA,
+) -> Deblended:
+    """Remove a blended mark from `image` ((H, W, 3) uint8 RGB).
+
+    With `template`: place it (position, scale 0.25 to 4, ±5°, repeated copies), fit its
+    opacity gain, and invert. Without: estimate a tiled mark from its own copies. Pixels above
+    `max_alpha` or that clip are inpainted with `inpainter`; a poor estimate falls back to
+    inpainting `mask` (or, without one, the placed mark). Raises DeblendError when there is
+    nothing to remove and no mask.
+    """
+    _check_inputs(image, mask)
+    layers, how = _place(image, template) if template is not None else _tiled(image)
+    if layers is None:
+        return _fallback(image, mask, None, inpainter, how)
+    full_mark = np.zeros(image.shape[:2], bool)
+    full_mark[layers.window] = layers.alpha > MARK_ALPHA
+    window = image[layers.window]
+    inversion = invert(window, layers.alpha, layers.colour, max_alpha=max_alpha)
+    # Judged where inversion is reliable: not next to inpainted pixels, and not so opaque
+    # that the image's own noise, magnified by 1/(1 − α), outweighs what is measured.
+    grown = cv2.dilate(inversion.to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8))
+    usable = (grown == 0) & (layers.alpha < JUDGED_ALPHA)
+    contrast, residual = outline_residual(
+        window, inversion.image, layers.alpha, layers.colour, usable
+    )
+    mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
+    clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
+    # A placement whose outline is not in the photo, or that removes next to none of it,
+    # found nothing: without a mask there is then nothing to inpaint either. (A mostly
+    # opaque mark is the exception: its thin invertible fringe magnifies any error, but it
+    # is there, and is inpainted.)
+    if contrast < MIN_OUTLINE_CONTRAST:
+        reason = f"{how}; its outline is not visible (contrast {contrast:.1f})"
+        return _fallback(image, mask, None, inpainter, reason)
+    marked = layers.alpha[layers.alpha > MARK_ALPHA]
+    opaque = float((marked >= max_alpha).mean()) if marked.size else 0.0
+    if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
+        reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
+        return _fallback(image, mask, None, inpainter, reason)
+    if residual > MAX_OUTLINE_RESIDUAL:
+        reason = f"{how}; {residual:.0%} of its outline remains after inversion"
+        return _fallback(image, mask, full_mark, inpainter, reason)
+    if clipped_share > MAX_CLIPPED_SHARE:
+        reason = f"{how}; {clipped_share:.0%} of its pixels clip when inverted"
+        return _fallback(image, mask, full_mark, inpainter, reason)
+    recovered = image.copy()
+    recovered[layers.window] = inversion.image
+    to_inpaint = np.zeros(image.shape[:2], bool)
+    to_inpaint[layers.window] = inversion.to_inpaint & (layers.alpha > MARK_ALPHA)
+    if not to_inpaint.any():
+        return Deblended(
+            image=recovered,
+            removal="deblend",
+            inpainted=to_inpaint,
+            detail=f"de-blended: {how}; outline residual {residual:.0%}",
+        )
+    grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    result, touched = _inpaint(recovered, grown, inpainter, feather=True)
+    share = int(grown.sum()) / max(1, int(full_mark.sum()))
+    return Deblended(
+        image=result,
+        removal="mixed",
+        inpainted=touched,
+        detail=f"de-blended, {share:.0%} of the mark inpainted: {how}; "
+        f"outline residual {residual:.0%}",
+    )

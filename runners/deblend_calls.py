@@ -1,0 +1,105 @@
+"""What a de-blending call carries to the model process, and what comes back.
+
+The HTTP side reaches `runners.deblend` through the model runner like every other model
+call. Arguments and answers are plain arrays and dicts, since BentoML validates and
+re-serialises them on the way (as `runners.batch` does for detections):
+
+- an absent template or mask travels as an empty array (``(0, 0, 4)``, ``(0, 0)``);
+- an answer is ``{"image", "removal", "inpainted", "detail"}``, or ``{"refused": reason}``
+  when `DeblendError` said there is nothing this method can do with the input: a refusal
+  is an answer about the input, not a failure of the runner, so it travels as data and the
+  HTTP side decides what to tell the client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from runners.deblend import (
+    Deblended,
+    DeblendError,
+    WatermarkTemplate,
+    estimate_template,
+    remove_blended,
+)
+from runners.inpainter import Inpainter
+
+NO_TEMPLATE = np.zeros((0, 0, 4), dtype=np.uint8)
+NO_MASK = np.zeros((0, 0), dtype=np.uint8)
+
+
+def optional_template(rgba: np.ndarray | None) -> np.ndarray:
+    return NO_TEMPLATE if rgba is None else rgba
+
+
+def optional_mask(mask: np.ndarray | None) -> np.ndarray:
+    return NO_MASK if mask is None else mask
+
+
+def deblend_call(
+    inpainter: Inpainter, image: np.ndarray, template_rgba: np.ndarray, mask: np.ndarray
+) -> dict[str, Any]:
+    """Run `remove_blended` for one image: ``template_rgba`` ``(h, w, 4)`` uint8 or empty (the
+    image's own repeats are the template), ``mask`` ``(H, W)`` uint8 or empty."""
+    image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
+    try:
+        template = (
+            WatermarkTemplate.from_rgba(np.asarray(template_rgba, dtype=np.uint8))
+            if template_rgba.size
+            else None
+        )
+        done = remove_blended(
+            image,
+            template=template,
+            inpainter=inpainter,
+            mask=np.asarray(mask, dtype=np.uint8) if mask.size else None,
+        )
+    except DeblendError as refused:
+        return {"refused": str(refused)}
+    return {
+        "image": done.image,
+        "removal": done.removal,
+        "inpainted": done.inpainted.astype(np.uint8),
+        "detail": done.detail,
+    }
+
+
+def unpack_deblended(answer: dict[str, Any]) -> Deblended | str:
+    """Inverse of `deblend_call`'s answer: the result, or the refusal's reason."""
+    if "refused" in answer:
+        return str(answer["refused"])
+    removal = str(answer["removal"])
+    if removal not in ("deblend", "inpaint", "mixed"):
+        raise ValueError(f"unknown removal {removal!r}")
+    image = np.asarray(answer["image"], dtype=np.uint8)
+    inpainted = np.asarray(answer["inpainted"]).astype(bool)
+    if image.ndim != 3 or inpainted.shape != image.shape[:2]:
+        raise ValueError(f"a result of shape {image.shape} with a mask of {inpainted.shape}")
+    return Deblended(
+        image=image,
+        removal=removal,  # type: ignore[arg-type]
+        inpainted=inpainted,
+        detail=str(answer["detail"]),
+    )
+
+
+def estimate_call(images: Sequence[np.ndarray]) -> dict[str, Any]:
+    """Estimate one template from images carrying the same mark: ``{"rgba"}`` ``(h, w, 4)``
+    uint8, or ``{"refused": reason}``."""
+    try:
+        template = estimate_template([np.asarray(image, dtype=np.uint8) for image in images])
+    except DeblendError as refused:
+        return {"refused": str(refused)}
+    return {"rgba": template.to_rgba()}
+
+
+def unpack_estimate(answer: dict[str, Any]) -> np.ndarray | str:
+    if "refused" in answer:
+        return str(answer["refused"])
+    rgba = np.asarray(answer["rgba"], dtype=np.uint8)
+    if rgba.ndim != 3 or rgba.shape[2] != 4:
+        raise ValueError(f"expected an (h, w, 4) template, got {rgba.shape}")
+    return rgba

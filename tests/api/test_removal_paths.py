@@ -1,0 +1,102 @@
+"""Which removal `Remover.remove` chooses: a profile's de-blending, a tiled mark's
+self-estimation with inpainting as its fallback, or plain inpainting.
+
+The models are the real in-process ones (OpenCV, `runners.deblend`); only what detection
+finds is given, so that each branch is reached on purpose, and the de-blending call can be
+refused on purpose to show the fallback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from api.model_client import DeblendRefused, InProcessModels
+from api.removal import Remover
+from runners.deblend import Deblended
+from runners.detection.detector import Detection, Region, RegionKind
+from runners.model_info import ModelInfo
+from runners.opencv_inpainter import OpenCVInpainter
+from settings import Settings
+from tests.api.watermark_images import clean_photo
+from tests.images import decode, encode
+
+pytestmark = pytest.mark.anyio
+
+
+class Given(InProcessModels):
+    """The in-process models, with detection answering `kinds` over a fixed box, and the
+    de-blending call recorded (and refused, when `refuse` says so)."""
+
+    def __init__(self, kinds: tuple[RegionKind, ...], *, refuse: bool = False) -> None:
+        super().__init__(OpenCVInpainter())
+        self.kinds = kinds
+        self.refuse = refuse
+        self.deblend_calls: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+        self.inpaint_calls = 0
+
+    async def detect(self, image: np.ndarray) -> Detection:
+        mask = np.zeros(image.shape[:2], np.uint8)
+        mask[40:80, 50:150] = 255
+        regions = tuple(
+            Region(kind, (50, 40, 100, 40), ((50, 40), (150, 40), (150, 80), (50, 80)), 0.9)
+            for kind in self.kinds
+        )
+        return Detection(regions=regions, mask=mask)
+
+    async def deblend(
+        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+    ) -> Deblended:
+        self.deblend_calls.append((template, mask))
+        if self.refuse:
+            raise DeblendRefused("The watermark could not be de-blended: too few repeats")
+        return await super().deblend(image, template, mask)
+
+    async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        self.inpaint_calls += 1
+        return await super().inpaint(image, mask)
+
+    async def model_info(self) -> ModelInfo:
+        # Detection is "on": what it finds is given above.
+        return replace(await super().model_info(), detector={"name": "given", "models": []})
+
+
+PHOTO = encode(clean_photo(), "PNG")
+
+
+async def test_a_tiled_mark_is_deblended_from_its_own_repeats() -> None:
+    models = Given(("pattern", "text"))
+    removal = await Remover(models, Settings()).remove(PHOTO, None)
+    assert removal.mask_source == "detected"
+    ((template, mask),) = models.deblend_calls
+    assert template is None
+    assert mask is not None and mask[60, 100] == 255 and mask[0, 0] == 0
+    assert removal.headers()["X-Removal"] == removal.removal
+
+
+async def test_a_refused_self_estimate_falls_back_to_inpainting() -> None:
+    models = Given(("pattern",), refuse=True)
+    removal = await Remover(models, Settings()).remove(PHOTO, None)
+    assert len(models.deblend_calls) == 1 and models.inpaint_calls == 1
+    assert removal.removal == "inpaint"
+    assert removal.headers()["X-Removal"] == "inpaint"
+    assert decode(removal.content).size == (256, 192)
+
+
+@pytest.mark.parametrize("kinds", [("text",), ("logo", "text")])
+async def test_marks_that_do_not_repeat_are_inpainted(kinds: tuple[RegionKind, ...]) -> None:
+    models = Given(kinds)
+    removal = await Remover(models, Settings()).remove(PHOTO, None)
+    assert models.deblend_calls == [] and models.inpaint_calls == 1
+    assert removal.removal == "inpaint"
+
+
+async def test_an_uploaded_mask_without_a_profile_is_inpainted() -> None:
+    models = Given(("pattern",))
+    mask = np.zeros((192, 256), np.uint8)
+    mask[10:20, 10:20] = 255
+    removal = await Remover(models, Settings()).remove(PHOTO, encode(mask, "PNG"))
+    assert models.deblend_calls == [] and removal.removal == "inpaint"
+    assert removal.mask_source == "uploaded"

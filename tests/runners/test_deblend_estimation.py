@@ -1,0 +1,48 @@
+"""Estimating a mark's α and W from several photos that carry it, and refusing when none do."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from runners.deblend import DeblendError, estimate_template
+from runners.deblend.estimation import estimate_layers
+from tests.runners.deblend_images import photos, white_logo
+from training.blends import blend_logo
+
+
+def test_eight_photos_with_one_mark_give_its_alpha_and_colour() -> None:
+    rgba = white_logo(40)
+    samples = [
+        blend_logo(clean, rgba, top=70, left=60, opacity=0.35)
+        for clean in photos(8, height=192, width=256)
+    ]
+    images = [sample.image for sample in samples]
+    alpha, colour = estimate_layers(images)
+    truth = samples[0].alpha
+    mark = truth > 0.03
+    assert float(np.abs(alpha[mark] - truth[mark]).mean()) < 0.08
+    assert float(np.abs(alpha[~mark]).mean()) < 0.01
+    strong = alpha > 0.2
+    np.testing.assert_allclose(np.median(colour[strong], axis=0), 255, atol=20)
+    template = estimate_template(images)
+    rows, cols = np.flatnonzero(mark.any(axis=1)), np.flatnonzero(mark.any(axis=0))
+    # Cut to the mark's box, give or take its margin and a faint fringe.
+    assert abs(template.shape[0] - (rows[-1] - rows[0] + 1)) <= 10
+    assert abs(template.shape[1] - (cols[-1] - cols[0] + 1)) <= 10
+
+
+def test_fewer_than_two_images_are_refused() -> None:
+    with pytest.raises(DeblendError, match="at least 2"):
+        estimate_template(photos(1))
+
+
+def test_images_of_different_sizes_are_refused() -> None:
+    small, large = photos(1, height=64, width=64)[0], photos(1, height=96, width=64)[0]
+    with pytest.raises(DeblendError, match="one size"):
+        estimate_template([small, large])
+
+
+def test_photos_without_a_shared_mark_are_refused() -> None:
+    with pytest.raises(DeblendError, match=r"no consistent mark|do not share"):
+        estimate_template(photos(6, height=128, width=160))

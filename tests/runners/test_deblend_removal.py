@@ -1,0 +1,106 @@
+"""remove_blended end to end with the OpenCV inpainter: better than inpainting where the
+estimate is good, inpainting where it is not, and clear errors for unusable input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from runners.deblend import DeblendError, WatermarkTemplate, remove_blended
+from runners.opencv_inpainter import OpenCVInpainter
+from tests.runners.deblend_images import photos, white_logo
+from training.blends import blend_logo, logo, tile_logo
+
+INPAINTER = OpenCVInpainter()
+
+
+def _psnr(result: np.ndarray, clean: np.ndarray, region: np.ndarray) -> float:
+    error = (result.astype(np.float64) - clean.astype(np.float64))[region]
+    return float(10 * np.log10(255.0**2 / max(float((error**2).mean()), 1e-10)))
+
+
+def _inpainted(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    filled = INPAINTER.inpaint(image, mask)
+    return np.where(mask[..., None] > 0, filled, image)
+
+
+@pytest.mark.parametrize("scale", [0.7, 1.4])
+def test_a_profile_recovers_the_photo_far_better_than_inpainting(scale: float) -> None:
+    rgba = white_logo(40)
+    clean = photos(3, height=192, width=256)[2]
+    sample = blend_logo(clean, rgba, top=60, left=40, scale=scale, opacity=0.35)
+    result = remove_blended(
+        sample.image, template=WatermarkTemplate.from_rgba(rgba), inpainter=INPAINTER
+    )
+    region = sample.mask > 0
+    assert result.removal in ("deblend", "mixed"), result.detail
+    assert result.image.shape == clean.shape and result.image.dtype == np.uint8
+    assert result.inpainted.shape == clean.shape[:2] and result.inpainted.dtype == bool
+    deblended = _psnr(result.image, clean, region)
+    inpainted = _psnr(_inpainted(sample.image, sample.mask), clean, region)
+    assert deblended > 32.0 and deblended > inpainted + 6.0, (deblended, inpainted)
+    # Outside the mark (and its seam) the photo comes back untouched.
+    near = cv2.dilate(region.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    far = ~near & ~result.inpainted
+    np.testing.assert_array_equal(result.image[far], sample.image[far])
+
+
+def test_opaque_parts_are_inpainted_and_reported_as_mixed() -> None:
+    rgba = white_logo(40)
+    clean = photos(2, height=192, width=256)[1]
+    sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.97)
+    result = remove_blended(
+        sample.image, template=WatermarkTemplate.from_rgba(rgba), inpainter=INPAINTER
+    )
+    assert result.removal in ("mixed", "inpaint"), result.detail
+    assert result.inpainted[sample.alpha > 0.95].all()
+
+
+def test_a_wrong_template_falls_back_to_inpainting_the_mask() -> None:
+    clean = photos(3, height=192, width=256)[2]
+    sample = blend_logo(clean, white_logo(40), top=60, left=40, opacity=0.35)
+    # A black ring-less word that is nowhere in the photo.
+    wrong = WatermarkTemplate.from_rgba(logo("Kx", (0, 0, 0), height=50, ring=False))
+    result = remove_blended(sample.image, template=wrong, inpainter=INPAINTER, mask=sample.mask)
+    assert result.removal == "inpaint", result.detail
+    assert result.detail.startswith("inpainted: ")
+    # Never worse than inpainting the mask: here it is exactly that.
+    np.testing.assert_array_equal(result.image, _inpainted(sample.image, sample.mask))
+    np.testing.assert_array_equal(result.inpainted, sample.mask > 0)
+
+
+def test_no_mark_and_no_mask_is_an_error() -> None:
+    clean = photos(1, height=128, width=160)[0]
+    wrong = WatermarkTemplate.from_rgba(logo("Kx", (0, 0, 0), height=50, ring=False))
+    with pytest.raises(DeblendError, match="no mark found"):
+        remove_blended(clean, template=wrong, inpainter=INPAINTER)
+
+
+def test_nothing_tiled_and_no_mask_is_an_error() -> None:
+    clean = photos(1, height=128, width=160)[0]
+    with pytest.raises(DeblendError, match="no mark found"):
+        remove_blended(clean, template=None, inpainter=INPAINTER)
+
+
+def test_a_tiled_mark_is_estimated_from_its_own_copies() -> None:
+    clean = photos(4, height=256, width=256)[3]
+    rgba = logo("Stock", (255, 255, 255), height=24)
+    sample = tile_logo(clean, rgba, step=(48, 96), shear=32, offset=(5, 9), opacity=0.3)
+    result = remove_blended(sample.image, template=None, inpainter=INPAINTER)
+    assert result.removal in ("deblend", "mixed"), result.detail
+    region = sample.mask > 0
+    deblended = _psnr(result.image, clean, region)
+    inpainted = _psnr(_inpainted(sample.image, sample.mask), clean, region)
+    assert deblended > inpainted + 3.0, (deblended, inpainted)
+
+
+def test_inputs_of_the_wrong_shape_are_refused() -> None:
+    template = WatermarkTemplate.from_rgba(white_logo(20))
+    image = photos(1, height=64, width=64)[0]
+    with pytest.raises(DeblendError):
+        remove_blended(image[..., 0], template=template, inpainter=INPAINTER)
+    with pytest.raises(DeblendError):
+        remove_blended(
+            image, template=template, inpainter=INPAINTER, mask=np.zeros((10, 10), np.uint8)
+        )

@@ -1,23 +1,16 @@
 """The embedded accounts store: one SQLite file, shared by every worker process of a machine.
 
-- WAL journal: readers never wait for the writer.
-- Every read-modify-write runs in `BEGIN IMMEDIATE`, which takes the write lock up front, so
-  two processes admitting for the same key serialise instead of both reading the old bucket.
-- `busy_timeout` makes a process wait for that lock instead of failing at once.
-- sqlite3 blocks, so calls run on one thread per store (its connection lives there),
-  keeping the event loop free.
-- Time is this machine's clock (injectable for tests), the same for all its processes.
+The connection, its WAL journal, busy timeout and thread are `sqlite_connection`'s. Every
+read-modify-write runs in `write_transaction` (the write lock up front), so two processes
+admitting for the same key serialise instead of both reading the old bucket. Time is this
+machine's clock (injectable for tests), the same for all its processes, read under the lock.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +22,7 @@ from auth.store import (
     StoreUnavailable,
 )
 from auth.token_bucket import Bucket, BucketState, Decision, Quota, decide
+from sqlite_connection import SqliteConnection, read_snapshot, write_transaction
 
 T = TypeVar("T")
 
@@ -103,55 +97,27 @@ class SqliteStore:
         self.clock = clock
         # Lock waits are normal under load (many processes); `timeout_s` only bounds how
         # long the event loop waits before calling the store down.
-        self._busy_timeout_ms = int(max(busy_timeout_s, timeout_s) * 1000)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self._connection: sqlite3.Connection | None = None
-
-    # --- plumbing ---------------------------------------------------------------------------
+        self._database = SqliteConnection(
+            path,
+            schema=SCHEMA,
+            unavailable=StoreUnavailable,
+            description="accounts database",
+            busy_timeout_s=max(busy_timeout_s, timeout_s),
+            thread_name="sqlite-store",
+        )
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, operation))
-
-    def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            return operation(self._connect())
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            # Autocommit mode: transactions are the explicit BEGIN IMMEDIATE below.
-            connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL survives application crashes; only an OS crash can lose the
-            # last transactions, an acceptable risk for counters.
-            connection.execute("PRAGMA synchronous = NORMAL")
-            with _write(connection):
-                # Not executescript(): it would COMMIT this transaction before running.
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-            self._connection = connection
-        return self._connection
+        return await self._database.run(operation)
 
     async def aclose(self) -> None:
-        def close(connection: sqlite3.Connection) -> None:
-            connection.close()
-            self._connection = None
-
-        if self._connection is not None:
-            await self._run(close)
-        self._executor.shutdown(wait=True)
+        await self._database.aclose()
 
     # --- keys -------------------------------------------------------------------------------
 
     async def add_key(self, key: KeyRecord, secret: Secret) -> None:
         def add(connection: sqlite3.Connection) -> None:
             custom = key.custom_limits
-            with _write(connection):
+            with write_transaction(connection):
                 _refuse_taken_prefix(connection, secret.prefix)
                 connection.execute(
                     "INSERT INTO keys (key_id, name, plan, rate_per_minute, burst, quota,"
@@ -177,7 +143,7 @@ class SqliteStore:
 
     async def add_secret(self, secret: Secret, *, retire_others_at: float) -> None:
         def add(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 _refuse_taken_prefix(connection, secret.prefix)
                 connection.execute(
                     "UPDATE secrets SET expires_at = ? WHERE key_id = ?"
@@ -236,7 +202,7 @@ class SqliteStore:
 
     async def _update_key(self, statement: str, parameters: tuple[Any, ...]) -> None:
         def update(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(statement, parameters)
 
         await self._run(update)
@@ -247,7 +213,7 @@ class SqliteStore:
         bucket = Bucket(capacity=plan.burst, refill_per_second=plan.refill_per_second)
 
         def limit(connection: sqlite3.Connection) -> Decision:
-            transaction = _write(connection) if cost > 0 else _read(connection)
+            transaction = write_transaction(connection) if cost > 0 else read_snapshot(connection)
             with transaction:
                 # Read under the write lock: the times written never go backwards, however
                 # long another writer kept this one waiting.
@@ -278,7 +244,7 @@ class SqliteStore:
     async def add_usage(self, key_id: str, plan: Plan, delta: UsageDelta, *, receipt: str) -> None:
         def add(connection: sqlite3.Connection) -> None:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(
                     "DELETE FROM usage_receipts WHERE recorded_at < ?", (now - RECEIPT_TTL_SECONDS,)
                 )
@@ -319,7 +285,7 @@ class SqliteStore:
         self, key_id: str, secret: WebhookSecret, *, retire_others_at: float
     ) -> None:
         def add(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(
                     "UPDATE webhook_secrets SET expires_at = ? WHERE key_id = ?"
                     " AND (expires_at IS NULL OR expires_at > ?)",
@@ -343,28 +309,6 @@ class SqliteStore:
             return [WebhookSecret(*row) for row in rows]
 
         return await self._run(read)
-
-
-@contextmanager
-def _write(connection: sqlite3.Connection) -> Iterator[None]:
-    """A transaction holding the write lock from its first statement."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
-
-
-@contextmanager
-def _read(connection: sqlite3.Connection) -> Iterator[None]:
-    """A consistent snapshot across several SELECTs."""
-    connection.execute("BEGIN DEFERRED")
-    try:
-        yield
-    finally:
-        connection.execute("COMMIT")
 
 
 def _refuse_taken_prefix(connection: sqlite3.Connection, prefix: str) -> None:

@@ -14,14 +14,10 @@ deleted image does not linger in the file's free pages.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -40,6 +36,7 @@ from jobs.records import (
 )
 from jobs.retention import IDEMPOTENCY_CLAIM_S, IDEMPOTENCY_WINDOW_S, Retention
 from jobs.store import JobStoreUnavailable, QueueCaps, QueueFull
+from sqlite_connection import SqliteConnection, write_transaction
 
 T = TypeVar("T")
 
@@ -130,66 +127,35 @@ class SqliteJobStore:
         self.path = path
         self.retention = retention
         self.clock = clock
-        self._busy_timeout_ms = int(busy_timeout_s * 1000)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-jobs")
-        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-jobs-read")
-        self._connection: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+        # Reads get a connection (and thread) of their own: a status poll never waits
+        # behind a result being written.
+        self._writer, self._reader = (
+            SqliteConnection(
+                path,
+                schema=SCHEMA,
+                unavailable=JobStoreUnavailable,
+                description="jobs database",
+                busy_timeout_s=busy_timeout_s,
+                pragmas=("secure_delete = ON",),
+                migrate=_add_missing_columns,
+                thread_name=f"sqlite-jobs-{role}",
+            )
+            for role in ("write", "read")
+        )
 
     # --- plumbing ---------------------------------------------------------------------------
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """A write (or a read that must see the write lock's state), on the writer thread."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, operation))
+        return await self._writer.run(operation)
 
     async def _read(self, operation: Callable[[sqlite3.Connection], T]) -> T:
         """A read, on the reader thread and its connection."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._reads, partial(self._call_reader, operation))
-
-    def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            if self._connection is None:
-                self._connection = self._open()
-            return operation(self._connection)
-        except sqlite3.Error as exc:
-            raise JobStoreUnavailable(f"jobs database {self.path}: {exc}") from exc
-
-    def _call_reader(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            if self._reader is None:
-                self._reader = self._open()
-            return operation(self._reader)
-        except sqlite3.Error as exc:
-            raise JobStoreUnavailable(f"jobs database {self.path}: {exc}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None)
-        connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-        connection.execute("PRAGMA journal_mode = WAL")
-        connection.execute("PRAGMA synchronous = NORMAL")
-        connection.execute("PRAGMA secure_delete = ON")
-        with _write(connection):
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    connection.execute(statement)
-            _add_missing_columns(connection)
-        return connection
+        return await self._reader.run(operation)
 
     async def aclose(self) -> None:
-        loop = asyncio.get_running_loop()
-        for executor, name in ((self._executor, "_connection"), (self._reads, "_reader")):
-
-            def close(attribute: str = name) -> None:
-                connection = getattr(self, attribute)
-                if connection is not None:
-                    connection.close()
-                    setattr(self, attribute, None)
-
-            await loop.run_in_executor(executor, close)
-            executor.shutdown(wait=True)
+        await self._writer.aclose()
+        await self._reader.aclose()
 
     # --- submitting and reading --------------------------------------------------------------
 
@@ -197,7 +163,7 @@ class SqliteJobStore:
         def submit(connection: sqlite3.Connection) -> None:
             now = self.clock()
             count = len(submission.jobs)
-            with _write(connection):
+            with write_transaction(connection):
                 mine = _count_unfinished(connection, submission.owner.id)
                 if mine + count > caps.per_account:
                     raise QueueFull("account", caps.per_account)
@@ -285,7 +251,7 @@ class SqliteJobStore:
     async def claim(self, worker: str, *, lease_s: float) -> Claim | None:
         def claim(connection: sqlite3.Connection) -> Claim | None:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 row = (
                     connection.execute(
                         "SELECT id FROM jobs WHERE status = 'running' AND lease_until <= ?"
@@ -323,7 +289,7 @@ class SqliteJobStore:
 
     async def renew(self, job_id: str, token: int, *, lease_s: float) -> bool:
         def renew(connection: sqlite3.Connection) -> bool:
-            with _write(connection):
+            with write_transaction(connection):
                 return (
                     connection.execute(
                         "UPDATE jobs SET lease_until = ? WHERE id = ? AND status = 'running'"
@@ -337,7 +303,7 @@ class SqliteJobStore:
 
     async def complete(self, job_id: str, token: int, outcome: Outcome) -> bool:
         def complete(connection: sqlite3.Connection) -> bool:
-            with _write(connection):
+            with write_transaction(connection):
                 if not _holds(connection, job_id, token):
                     return False
                 self._end(connection, job_id, outcome)
@@ -347,7 +313,7 @@ class SqliteJobStore:
 
     async def release(self, job_id: str, token: int, *, delay_s: float) -> bool:
         def release(connection: sqlite3.Connection) -> bool:
-            with _write(connection):
+            with write_transaction(connection):
                 if not _holds(connection, job_id, token):
                     return False
                 connection.execute(
@@ -361,7 +327,7 @@ class SqliteJobStore:
 
     async def cancel(self, job_id: str) -> Job | None:
         def cancel(connection: sqlite3.Connection) -> Job | None:
-            with _write(connection):
+            with write_transaction(connection):
                 self._cancel(connection, job_id)
                 return _read_job(connection, job_id)
 
@@ -370,7 +336,7 @@ class SqliteJobStore:
     async def delete(self, job_id: str) -> None:
         def delete(connection: sqlite3.Connection) -> None:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 self._cancel(connection, job_id)
                 connection.execute("DELETE FROM job_results WHERE job_id = ?", (job_id,))
                 connection.execute(
@@ -443,7 +409,7 @@ class SqliteJobStore:
     async def begin_idempotent(self, key: IdempotencyKey) -> IdempotencyAnswer:
         def begin(connection: sqlite3.Connection) -> IdempotencyAnswer:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(
                     "DELETE FROM idempotency_keys WHERE owner_id = ? AND idempotency_key = ?"
                     " AND expires_at <= ?",
@@ -473,7 +439,7 @@ class SqliteJobStore:
 
     async def abandon_idempotent(self, key: IdempotencyKey) -> None:
         def abandon(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(
                     "DELETE FROM idempotency_keys WHERE owner_id = ? AND idempotency_key = ?"
                     " AND fingerprint = ? AND target IS NULL",
@@ -487,7 +453,7 @@ class SqliteJobStore:
     async def claim_effect(self, *, lease_s: float) -> Effect | None:
         def claim(connection: sqlite3.Connection) -> Effect | None:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 row = connection.execute(
                     "SELECT id, attempt FROM effects WHERE due_at <= ? ORDER BY due_at LIMIT 1",
                     (now,),
@@ -503,14 +469,14 @@ class SqliteJobStore:
 
     async def finish_effect(self, effect: Effect) -> None:
         def finish(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute("DELETE FROM effects WHERE id = ?", (effect.id,))
 
         await self._run(finish)
 
     async def retry_effect(self, effect: Effect, *, delay_s: float) -> None:
         def retry(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute(
                     "UPDATE effects SET due_at = ?, attempt = ? WHERE id = ?",
                     (self.clock() + delay_s, effect.attempt + 1, effect.id),
@@ -521,7 +487,7 @@ class SqliteJobStore:
     async def purge(self) -> None:
         def purge(connection: sqlite3.Connection) -> None:
             now = self.clock()
-            with _write(connection):
+            with write_transaction(connection):
                 connection.execute("DELETE FROM job_results WHERE expires_at <= ?", (now,))
                 connection.execute("DELETE FROM jobs WHERE record_expires_at <= ?", (now,))
                 connection.execute("DELETE FROM batches WHERE record_expires_at <= ?", (now,))
@@ -536,18 +502,6 @@ def _add_missing_columns(connection: sqlite3.Connection) -> None:
     columns = {row[1] for row in connection.execute("PRAGMA table_info(job_inputs)")}
     if "watermark" not in columns:
         connection.execute("ALTER TABLE job_inputs ADD COLUMN watermark BLOB")
-
-
-@contextmanager
-def _write(connection: sqlite3.Connection) -> Iterator[None]:
-    """A transaction holding the write lock from its first statement."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")
 
 
 def _holds(connection: sqlite3.Connection, job_id: str, token: int) -> bool:

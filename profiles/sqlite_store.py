@@ -1,23 +1,20 @@
 """The embedded profile store: a table in the accounts' SQLite file (profiles/backends.py).
 
-The same discipline as the accounts store (auth/sqlite_store.py): WAL journal, a create
-runs in `BEGIN IMMEDIATE` so that two processes adding for one account cannot both pass
-the cap, `busy_timeout` waits for the lock, and every call runs on the store's own thread.
+The connection is `sqlite_connection`'s, as for the accounts store: a create runs in
+`write_transaction` (the write lock up front), so that two processes adding for one
+account cannot both pass the cap.
 """
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
-from functools import partial
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 from profiles.records import WatermarkProfile
 from profiles.store import ProfileStoreUnavailable, TooManyProfiles
+from sqlite_connection import SqliteConnection, write_transaction
 
 T = TypeVar("T")
 
@@ -41,46 +38,24 @@ _COLUMNS = "profile_id, owner_id, name, created_at, width, height, source, png"
 class SqliteProfileStore:
     def __init__(self, path: Path, *, busy_timeout_s: float = 5.0) -> None:
         self.path = path
-        self._busy_timeout_ms = int(busy_timeout_s * 1000)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-profiles")
-        self._connection: sqlite3.Connection | None = None
+        self._database = SqliteConnection(
+            path,
+            schema=SCHEMA,
+            unavailable=ProfileStoreUnavailable,
+            description="profiles database",
+            busy_timeout_s=busy_timeout_s,
+            thread_name="sqlite-profiles",
+        )
 
     async def _run(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, partial(self._call, operation))
-
-    def _call(self, operation: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            return operation(self._connect())
-        except sqlite3.Error as exc:
-            raise ProfileStoreUnavailable(f"profiles database {self.path}: {exc}") from exc
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._connection is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(self.path, isolation_level=None)
-            connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-            with _write(connection):
-                for statement in SCHEMA.split(";"):
-                    if statement.strip():
-                        connection.execute(statement)
-            self._connection = connection
-        return self._connection
+        return await self._database.run(operation)
 
     async def aclose(self) -> None:
-        def close(connection: sqlite3.Connection) -> None:
-            connection.close()
-            self._connection = None
-
-        if self._connection is not None:
-            await self._run(close)
-        self._executor.shutdown(wait=True)
+        await self._database.aclose()
 
     async def create(self, profile: WatermarkProfile, *, max_per_owner: int) -> None:
         def create(connection: sqlite3.Connection) -> None:
-            with _write(connection):
+            with write_transaction(connection):
                 (held,) = connection.execute(
                     "SELECT COUNT(*) FROM watermark_profiles WHERE owner_id = ?",
                     (profile.owner_id,),
@@ -126,7 +101,7 @@ class SqliteProfileStore:
 
     async def delete_for(self, owner_id: str, profile_id: str) -> bool:
         def delete(connection: sqlite3.Connection) -> bool:
-            with _write(connection):
+            with write_transaction(connection):
                 cursor = connection.execute(
                     "DELETE FROM watermark_profiles WHERE profile_id = ? AND owner_id = ?",
                     (profile_id, owner_id),
@@ -148,15 +123,3 @@ def _profile(row: tuple[Any, ...]) -> WatermarkProfile:
         source=source,
         png=bytes(png),
     )
-
-
-@contextmanager
-def _write(connection: sqlite3.Connection) -> Iterator[None]:
-    """A transaction holding the write lock from its first statement."""
-    connection.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        connection.execute("ROLLBACK")
-        raise
-    connection.execute("COMMIT")

@@ -238,6 +238,14 @@ class Settings(BaseSettings):
         ge=2,
         description="Most images one profile may be estimated from (each costs one request).",
     )
+    deblend_tiled: bool = Field(
+        False,
+        description=(
+            "Without a mask or profile, de-blend a tiled mark that detection found from its own"
+            " repeats before inpainting. Off until its benchmark never scores below inpainting"
+            " (docs/deblend.md): a request that did not ask for it must not come back worse."
+        ),
+    )
 
     @property
     def deadlines(self) -> Deadlines:

@@ -165,8 +165,10 @@ class Remover:
         else:
             assert mask is not None  # uploaded or detected above
             share = float((mask > 0).mean())
-            tiled = detection is not None and any(
-                region.kind == TILED_KIND for region in detection.regions
+            tiled = (
+                self.settings.deblend_tiled
+                and detection is not None
+                and any(region.kind == TILED_KIND for region in detection.regions)
             )
             pixels, removal = await self._without_profile(image.rgb, mask, tiled=tiled)
         content = await run_in_threadpool(

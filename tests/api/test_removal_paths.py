@@ -66,9 +66,19 @@ class Given(InProcessModels):
 PHOTO = encode(clean_photo(), "PNG")
 
 
-async def test_a_tiled_mark_is_deblended_from_its_own_repeats() -> None:
+TILED_ON = Settings(deblend_tiled=True)
+
+
+async def test_by_default_a_tiled_mark_is_inpainted_not_self_estimated() -> None:
     models = Given(("pattern", "text"))
     removal = await Remover(models, Settings()).remove(PHOTO, None)
+    assert models.deblend_calls == [] and models.inpaint_calls == 1
+    assert removal.headers()["X-Removal"] == "inpaint"
+
+
+async def test_a_tiled_mark_is_deblended_from_its_own_repeats() -> None:
+    models = Given(("pattern", "text"))
+    removal = await Remover(models, TILED_ON).remove(PHOTO, None)
     assert removal.mask_source == "detected"
     ((template, mask),) = models.deblend_calls
     assert template is None
@@ -78,7 +88,7 @@ async def test_a_tiled_mark_is_deblended_from_its_own_repeats() -> None:
 
 async def test_a_refused_self_estimate_falls_back_to_inpainting() -> None:
     models = Given(("pattern",), refuse=True)
-    removal = await Remover(models, Settings()).remove(PHOTO, None)
+    removal = await Remover(models, TILED_ON).remove(PHOTO, None)
     assert len(models.deblend_calls) == 1 and models.inpaint_calls == 1
     assert removal.removal == "inpaint"
     assert removal.headers()["X-Removal"] == "inpaint"
@@ -88,7 +98,7 @@ async def test_a_refused_self_estimate_falls_back_to_inpainting() -> None:
 @pytest.mark.parametrize("kinds", [("text",), ("logo", "text")])
 async def test_marks_that_do_not_repeat_are_inpainted(kinds: tuple[RegionKind, ...]) -> None:
     models = Given(kinds)
-    removal = await Remover(models, Settings()).remove(PHOTO, None)
+    removal = await Remover(models, TILED_ON).remove(PHOTO, None)
     assert models.deblend_calls == [] and models.inpaint_calls == 1
     assert removal.removal == "inpaint"
 
@@ -97,6 +107,6 @@ async def test_an_uploaded_mask_without_a_profile_is_inpainted() -> None:
     models = Given(("pattern",))
     mask = np.zeros((192, 256), np.uint8)
     mask[10:20, 10:20] = 255
-    removal = await Remover(models, Settings()).remove(PHOTO, encode(mask, "PNG"))
+    removal = await Remover(models, TILED_ON).remove(PHOTO, encode(mask, "PNG"))
     assert models.deblend_calls == [] and removal.removal == "inpaint"
     assert removal.mask_source == "uploaded"

@@ -39,6 +39,7 @@ def in_process(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessSe
         watermarks_per_account=PER_ACCOUNT,
         watermark_max_pixels=200 * 200,
         watermark_estimate_max_images=8,
+        deblend_tiled=True,
     )
     with running_in_process(folder, settings) as service:
         yield service

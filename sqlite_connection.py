@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -86,7 +87,7 @@ class SqliteConnection:
         connection = sqlite3.connect(self.path, isolation_level=None)
         try:
             connection.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-            connection.execute("PRAGMA journal_mode = WAL")
+            _switch_to_wal(connection, patience_s=self._busy_timeout_ms / 1000)
             # In WAL mode NORMAL survives application crashes; only an OS crash can lose the
             # last transactions.
             connection.execute("PRAGMA synchronous = NORMAL")
@@ -103,6 +104,27 @@ class SqliteConnection:
             connection.close()
             raise
         return connection
+
+
+def _switch_to_wal(connection: sqlite3.Connection, *, patience_s: float) -> None:
+    """Put the file in WAL mode, waiting out other connections doing the same.
+
+    Switching a new file's journal needs it alone for a moment; when several processes open
+    it at once (the HTTP workers of a fresh install), SQLite answers "database is locked" at
+    once instead of calling the busy handler, so the wait is ours. Once the file is in WAL
+    mode the pragma changes nothing and passes at once.
+    """
+    deadline = time.monotonic() + patience_s
+    pause = 0.002
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 @contextmanager

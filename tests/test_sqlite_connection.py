@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import pytest
@@ -75,3 +77,43 @@ async def test_a_file_that_cannot_be_opened_is_the_stores_own_error(tmp_path: Pa
     with pytest.raises(Unavailable, match="things database"):
         await database.run(lambda connection: connection.execute("SELECT 1").fetchone())
     await database.aclose()
+
+
+def test_many_connections_opening_a_new_file_at_once_all_get_in(tmp_path: Path) -> None:
+    """The HTTP workers of a fresh install open the same new file together; SQLite refuses
+    the journal switch of all but one at once ("database is locked"), and none may fail.
+    Without the wait only some rounds see a refusal; this many make one all but certain."""
+    for round_number in range(200):
+        failures = _open_together(tmp_path / f"round-{round_number}.sqlite3", connections=8)
+        assert failures == [], f"round {round_number}: {failures}"
+
+
+def _open_together(path: Path, *, connections: int) -> list[BaseException]:
+    """`connections` threads open `path` at the same moment and write once each."""
+    barrier = threading.Barrier(connections)
+    failures: list[BaseException] = []
+
+    async def write_once(database: SqliteConnection) -> None:
+        def write(connection: sqlite3.Connection) -> None:
+            with write_transaction(connection):
+                connection.execute("INSERT OR IGNORE INTO things VALUES ('a')")
+
+        try:
+            await database.run(write)
+        finally:
+            await database.aclose()
+
+    def worker() -> None:
+        database = open_database(path)
+        barrier.wait()
+        try:
+            asyncio.run(write_once(database))
+        except BaseException as exc:  # collected: the test asserts there are none
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return failures

@@ -19,15 +19,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from auth.plans import ENTERPRISE, Plan
 from auth.records import Credential, KeyRecord, Secret, Usage, UsageDelta, WebhookSecret
@@ -38,19 +35,9 @@ from auth.store import (
     StoreUnavailable,
 )
 from auth.token_bucket import Bucket, Decision, Quota, decision_after
+from redis_connection import redis_client, redis_failures_as
 
 LIMIT_SCRIPT = resources.files("auth").joinpath("lua/limit.lua").read_text(encoding="utf-8")
-
-
-@contextmanager
-def _wrap_errors() -> Iterator[None]:
-    """The one place Redis failures become `StoreUnavailable`."""
-    try:
-        yield
-    except NoScriptError:
-        raise  # handled by the caller: the script cache was flushed, load it again
-    except (RedisError, OSError) as exc:
-        raise StoreUnavailable(f"Redis: {exc}") from exc
 
 
 class RedisStore:
@@ -63,19 +50,11 @@ class RedisStore:
     def from_url(
         cls, url: str, *, key_prefix: str = "iopaint:", timeout_s: float = 0.5
     ) -> RedisStore:
-        redis = Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            # One immediate retry reconnects a pooled connection the server dropped (a
-            # restart); more, with backoff, would only stretch every request of an outage.
-            retry=Retry(NoBackoff(), 1),
-        )
+        redis = redis_client(url, timeout_s=timeout_s, binary=False)
         return cls(redis, key_prefix=key_prefix)
 
     async def aclose(self) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             await self.redis.aclose()
 
     # --- names ------------------------------------------------------------------------------
@@ -96,7 +75,7 @@ class RedisStore:
     # --- keys -------------------------------------------------------------------------------
 
     async def add_key(self, key: KeyRecord, secret: Secret) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             await self._claim_prefix(secret)
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hset(self._key(key.key_id), mapping=_key_fields(key))
@@ -105,7 +84,7 @@ class RedisStore:
                 await pipe.execute()
 
     async def add_secret(self, secret: Secret, *, retire_others_at: float) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             await self._claim_prefix(secret)
             to_retire = []
             for prefix in await self.redis.smembers(self._secrets_of(secret.key_id)):
@@ -141,7 +120,7 @@ class RedisStore:
         pipe.sadd(self._secrets_of(secret.key_id), secret.prefix)
 
     async def find(self, prefix: str) -> Credential | None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             fields = await self.redis.hgetall(self._secret(prefix))
             if "digest" not in fields:
                 return None
@@ -152,11 +131,11 @@ class RedisStore:
         return Credential(secret, _key_from(secret.key_id, key_fields, ())) if key_fields else None
 
     async def get_key(self, key_id: str) -> KeyRecord | None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             return await self._read_key(key_id)
 
     async def list_keys(self) -> list[KeyRecord]:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             key_ids = await self.redis.smembers(f"{self.prefix}keys")
             keys = [key for key_id in key_ids if (key := await self._read_key(key_id))]
         return sorted(keys, key=lambda key: (key.created_at, key.key_id))
@@ -184,18 +163,18 @@ class RedisStore:
         return _key_from(key_id, fields, tuple(secrets))
 
     async def revoke(self, key_id: str, *, at: float) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             await self.redis.hset(self._key(key_id), "revoked_at", repr(at))
 
     async def set_plan(self, key_id: str, plan: Plan) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.hdel(self._key(key_id), "rate_per_minute", "burst", "quota", "quota_period")
                 pipe.hset(self._key(key_id), mapping=_plan_fields(plan))
                 await pipe.execute()
 
     async def touch(self, key_id: str, *, at: float) -> None:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             await self.redis.hset(self._key(key_id), "last_used_at", repr(at))
 
     # --- limits and usage -------------------------------------------------------------------
@@ -233,7 +212,7 @@ class RedisStore:
         )
 
     async def usage(self, key_id: str) -> Usage:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             fields = await self.redis.hgetall(self._limit_keys(key_id)[2])
         return Usage(
             total=int(fields.get("total", 0)),
@@ -252,7 +231,7 @@ class RedisStore:
         self, key_id: str, secret: WebhookSecret, *, retire_others_at: float
     ) -> None:
         name = self._webhook_secrets_of(key_id)
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             async with self.redis.pipeline(transaction=True) as pipe:
                 for other in await self._read_webhook_secrets(name):
                     if other.expires_at is None or other.expires_at > retire_others_at:
@@ -263,7 +242,7 @@ class RedisStore:
                 await pipe.execute()
 
     async def webhook_secrets(self, key_id: str) -> list[WebhookSecret]:
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             return await self._read_webhook_secrets(self._webhook_secrets_of(key_id))
 
     async def _read_webhook_secrets(self, name: str) -> list[WebhookSecret]:
@@ -300,7 +279,7 @@ class RedisStore:
             USAGE_TTL_SECONDS,
             *(counts or []),
         ]
-        with _wrap_errors():
+        with redis_failures_as(StoreUnavailable):
             if self._script_sha is None:
                 self._script_sha = await self.redis.script_load(LIMIT_SCRIPT)
             try:

@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import NoScriptError
 
 from jobs.records import (
     Batch,
@@ -46,19 +43,10 @@ from jobs.records import (
 )
 from jobs.retention import IDEMPOTENCY_CLAIM_S, IDEMPOTENCY_WINDOW_S, Retention
 from jobs.store import JobStoreUnavailable, QueueCaps, QueueFull
+from redis_connection import redis_client, redis_failures_as
 
 JOBS_SCRIPT = resources.files("jobs").joinpath("lua/jobs.lua").read_text(encoding="utf-8")
 ALL_OWNERS = "*"
-
-
-@contextmanager
-def _wrap_errors() -> Iterator[None]:
-    try:
-        yield
-    except NoScriptError:
-        raise
-    except (RedisError, OSError) as exc:
-        raise JobStoreUnavailable(f"Redis: {exc}") from exc
 
 
 class RedisJobStore:
@@ -73,21 +61,15 @@ class RedisJobStore:
         cls, url: str, *, retention: Retention, key_prefix: str = "iopaint:", timeout_s: float = 5.0
     ) -> RedisJobStore:
         # Bytes in and out: images travel through this client.
-        redis = Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
+        redis = redis_client(url, timeout_s=timeout_s, binary=True)
         return cls(redis, retention=retention, key_prefix=key_prefix)
 
     async def aclose(self) -> None:
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             await self.redis.aclose()
 
     async def _script(self, operation: str, *arguments: Any) -> Any:
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             if self._script_sha is None:
                 self._script_sha = await self.redis.script_load(JOBS_SCRIPT)
             try:
@@ -158,7 +140,7 @@ class RedisJobStore:
     async def jobs(self, job_ids: Sequence[str]) -> list[Job]:
         if not job_ids:
             return []
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job_id in job_ids:
                     pipe.hgetall(self.base + "job:" + job_id)
@@ -170,7 +152,7 @@ class RedisJobStore:
         ]
 
     async def batch(self, batch_id: str) -> Batch | None:
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             fields = _decoded(await self.redis.hgetall(self.base + "batch:" + batch_id))
         if not fields:
             return None
@@ -185,12 +167,12 @@ class RedisJobStore:
         )
 
     async def result(self, job_id: str) -> bytes | None:
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             png = await self.redis.get(self.base + "result:" + job_id)
         return None if png is None else bytes(png)
 
     async def unfinished(self, owner_id: str | None = None) -> int:
-        with _wrap_errors():
+        with redis_failures_as(JobStoreUnavailable):
             count = await self.redis.hget(self.base + "unfinished", owner_id or ALL_OWNERS)
         return int(count or 0)
 

@@ -12,28 +12,15 @@ Profiles carry no TTL: they live until deleted, like the keys they belong to.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import resources
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from profiles.records import WatermarkProfile, is_profile_id
 from profiles.store import ProfileStoreUnavailable, TooManyProfiles
+from redis_connection import redis_client, redis_failures_as
 
 CREATE_SCRIPT = resources.files("profiles").joinpath("lua/create.lua").read_text(encoding="utf-8")
-
-
-@contextmanager
-def _wrap_errors() -> Iterator[None]:
-    """The one place Redis failures become `ProfileStoreUnavailable`."""
-    try:
-        yield
-    except (RedisError, OSError) as exc:
-        raise ProfileStoreUnavailable(f"Redis: {exc}") from exc
 
 
 class RedisProfileStore:
@@ -49,17 +36,11 @@ class RedisProfileStore:
     ) -> RedisProfileStore:
         # Bytes in and out: the PNG is binary. The timeout is wider than the accounts
         # store's because a profile's PNG can be a megabyte or more.
-        redis = Redis.from_url(
-            url,
-            decode_responses=False,
-            socket_timeout=timeout_s,
-            socket_connect_timeout=timeout_s,
-            retry=Retry(NoBackoff(), 1),
-        )
+        redis = redis_client(url, timeout_s=timeout_s, binary=True)
         return cls(redis, key_prefix=key_prefix)
 
     async def aclose(self) -> None:
-        with _wrap_errors():
+        with redis_failures_as(ProfileStoreUnavailable):
             await self.redis.aclose()
 
     def _set_of(self, owner_id: str) -> str:
@@ -83,7 +64,7 @@ class RedisProfileStore:
             "png",
             profile.png,
         ]
-        with _wrap_errors():
+        with redis_failures_as(ProfileStoreUnavailable):
             stored = await self._create(
                 keys=[self._set_of(profile.owner_id), self._profile(profile.owner_id, profile.id)],
                 args=[max_per_owner, profile.id, repr(profile.created_at), *fields],
@@ -92,7 +73,7 @@ class RedisProfileStore:
             raise TooManyProfiles(max_per_owner)
 
     async def list_for(self, owner_id: str) -> list[WatermarkProfile]:
-        with _wrap_errors():
+        with redis_failures_as(ProfileStoreUnavailable):
             ids = [raw.decode() for raw in await self.redis.zrange(self._set_of(owner_id), 0, -1)]
             async with self.redis.pipeline(transaction=False) as pipe:
                 for profile_id in ids:
@@ -107,14 +88,14 @@ class RedisProfileStore:
     async def get_for(self, owner_id: str, profile_id: str) -> WatermarkProfile | None:
         if not is_profile_id(profile_id):
             return None
-        with _wrap_errors():
+        with redis_failures_as(ProfileStoreUnavailable):
             fields = await self.redis.hgetall(self._profile(owner_id, profile_id))
         return _profile_of(owner_id, profile_id, fields) if fields else None
 
     async def delete_for(self, owner_id: str, profile_id: str) -> bool:
         if not is_profile_id(profile_id):
             return False
-        with _wrap_errors():
+        with redis_failures_as(ProfileStoreUnavailable):
             async with self.redis.pipeline(transaction=True) as pipe:
                 pipe.zrem(self._set_of(owner_id), profile_id)
                 pipe.delete(self._profile(owner_id, profile_id))

@@ -27,7 +27,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 CPU_WHEEL = "torch-2.13.0+cpu-cp311-cp311-manylinux_2_28_x86_64.whl"
 # Source trees the service imports or serves; each of their files must reach the Bento.
 SHIPPED_TREES = ("api", "auth", "jobs", "profiles", "runners", "docs")
-SHIPPED_FILES = ("service.py", "settings.py", "errors.py", "sqlite_connection.py", "cli.py")
+SHIPPED_FILES = (
+    "service.py",
+    "settings.py",
+    "errors.py",
+    "sqlite_connection.py",
+    "redis_connection.py",
+    "cli.py",
+)
 WEIGHT_SUFFIXES = (".pt", ".pth", ".ckpt", ".safetensors")
 MODEL_NAME = "lama"
 

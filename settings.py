@@ -88,7 +88,10 @@ class Settings(BaseSettings):
         "from it (see `Deadlines`).",
     )
     max_pending_requests: int = Field(
-        32, gt=0, description="Remove-watermark requests one HTTP worker holds at once; more: 503."
+        32,
+        gt=0,
+        description="Requests with an upload one HTTP worker holds at once, all routes"
+        " together; more: 503.",
     )
 
     # --- model -----------------------------------------------------------------------------

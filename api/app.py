@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.accounts_middleware import PROCESSING_SECONDS
+from api.capacity import UploadSlots
 from api.job_routes import JobsApi
 from api.job_wiring import JobAccounts
 from api.middleware import request_id_of
@@ -32,7 +33,7 @@ from api.removal import Remover
 from api.routing import AUTHENTICATED, PUBLIC, Policy, PolicyTable, route, routes_of
 from api.uploads import DETECT_FORM, REMOVAL_FORM, FormSpec, Upload, read_upload
 from api.watermark_routes import Profiles, WatermarksApi
-from errors import NotFound, ServiceError, ServiceUnavailable, error_response
+from errors import NotFound, ServiceError, error_response
 from jobs.store import JobStore
 from profiles.backends import open_profile_store
 from profiles.store import ProfileStore
@@ -58,7 +59,12 @@ class WatermarkApi:
     """Route handlers, holding what they need instead of reaching for globals."""
 
     def __init__(
-        self, models: ModelClient, accounts: AccountStats, settings: Settings, profiles: Profiles
+        self,
+        models: ModelClient,
+        accounts: AccountStats,
+        settings: Settings,
+        profiles: Profiles,
+        slots: UploadSlots,
     ) -> None:
         self.models = models
         self.accounts = accounts
@@ -66,7 +72,7 @@ class WatermarkApi:
         self.profiles = profiles
         self.remover = Remover(models, settings)
         self.last_info: ModelInfo | None = None
-        self.pending = 0
+        self.slots = slots
         self.warm_up: asyncio.Task[None] | None = None
         """The runner's warm-up (started with the app); health is 503 until it ends."""
 
@@ -148,14 +154,7 @@ class WatermarkApi:
         work: Callable[[Upload], Awaitable[Response]],
     ) -> Response:
         """Read the upload and do the work, within the worker's bound on requests held."""
-        # A bounded queue: past it, clients are told to come back instead of waiting
-        # behind minutes of model work (and uploads held in memory stay bounded).
-        if self.pending >= self.settings.max_pending_requests:
-            raise ServiceUnavailable(
-                "Server is at capacity, retry later", headers={"Retry-After": "5"}
-            )
-        self.pending += 1
-        try:
+        with self.slots.hold():
             upload = await read_upload(
                 request,
                 max_file_mb=self.settings.max_upload_mb,
@@ -163,8 +162,6 @@ class WatermarkApi:
                 spec=form,
             )
             return await work(upload)
-        finally:
-            self.pending -= 1
 
     def _unhealthy(self, detail: str) -> JSONResponse:
         known = self.last_info
@@ -190,9 +187,10 @@ def create_app(
     """The API app; `jobs` and `profiles` are the job and watermark-profile stores (default:
     the ones the settings choose)."""
     kept = Profiles(profiles if profiles is not None else open_profile_store(settings), settings)
-    api = WatermarkApi(models, accounts, settings, kept)
-    job_api = JobsApi(api.remover, accounts, settings, kept, store=jobs)
-    watermarks = WatermarksApi(models, kept, settings)
+    slots = UploadSlots(settings.max_pending_requests)  # one bound for every upload route
+    api = WatermarkApi(models, accounts, settings, kept, slots)
+    job_api = JobsApi(api.remover, accounts, settings, kept, slots, store=jobs)
+    watermarks = WatermarksApi(models, kept, settings, slots)
     routes = [*routes_of(api), *routes_of(job_api), *routes_of(watermarks), *page_routes()]
     PolicyTable(routes)  # refuses, at start-up, a route that declares no policy
 

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from api.accounts_middleware import CHARGE
 from api.batch_archive import batch_zip
 from api.batch_form import BatchItem, pair_masks
+from api.capacity import UploadSlots
 from api.job_wiring import (
     AccountSecrets,
     AccountUsage,
@@ -38,6 +39,7 @@ from api.job_wiring import (
 from api.middleware import request_id_of
 from api.removal import Remover
 from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, Policy, route
+from api.store_outage import store_outage_as_503
 from api.uploads import Form, FormSpec, read_form
 from api.watermark_routes import Profiles
 from auth.records import Account
@@ -78,7 +80,7 @@ PNG = "image/png"
 JOB_FORM = FormSpec(files=("image", "mask"), texts=("callback_url", "watermark"))
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _PREFER_WAIT = re.compile(r"(?:^|[,;\s])wait\s*=\s*(\d+)(?=$|[,;\s])", re.IGNORECASE)
-RETRY_AFTER_S = 5
+JOBS_UNAVAILABLE = "Jobs are unavailable right now; retry shortly"
 QUEUE_FULL_RETRY_AFTER_S = 10
 WAIT_POLL_S = 0.25
 BATCH_UPLOADS_AT_ONCE = 4
@@ -94,6 +96,7 @@ class JobsApi:
         accounts: JobAccounts,
         settings: Settings,
         profiles: Profiles,
+        slots: UploadSlots,
         *,
         store: JobStore | None = None,
     ) -> None:
@@ -115,7 +118,7 @@ class JobsApi:
         )
         self.accounts = accounts
         self.caps = QueueCaps(settings.job_queue_per_account, settings.job_queue_total)
-        self.pending = 0
+        self.slots = slots
         self.batch_uploads = 0
 
     # --- life cycle -------------------------------------------------------------------------
@@ -374,14 +377,10 @@ class JobsApi:
         url = url.strip()
         if not url:
             return None
-        try:
+        with store_outage_as_503(
+            StoreUnavailable, "Webhook secrets cannot be read right now; retry shortly"
+        ):
             secrets = await self.accounts.webhook_secrets(account.key_id)
-        except StoreUnavailable as exc:
-            logger.warning("Webhook secrets of %s unavailable: %s", account.prefix, exc)
-            raise ServiceUnavailable(
-                "Webhook secrets cannot be read right now; retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
         if not secrets:
             raise BadRequest(
                 "A callback_url needs a webhook secret to sign its deliveries; create one: "
@@ -426,20 +425,15 @@ class JobsApi:
 
     @asynccontextmanager
     async def _holding(self, request: Request, *, batch: bool) -> AsyncIterator[None]:
-        """Bounds the uploads this worker holds in memory, like the synchronous routes."""
-        if self.pending >= self.settings.max_pending_requests or (
-            batch and self.batch_uploads >= BATCH_UPLOADS_AT_ONCE
-        ):
-            raise ServiceUnavailable(
-                "Server is at capacity, retry later", headers={"Retry-After": str(RETRY_AFTER_S)}
-            )
-        self.pending += 1
-        self.batch_uploads += batch
-        try:
-            yield
-        finally:
-            self.pending -= 1
-            self.batch_uploads -= batch
+        """Holds one of the worker's upload slots, shared with the synchronous routes; a
+        batch's upload is larger, so fewer of them are held at once."""
+        too_many_batches = batch and self.batch_uploads >= BATCH_UPLOADS_AT_ONCE
+        with self.slots.hold(also_refuse=too_many_batches):
+            self.batch_uploads += batch
+            try:
+                yield
+            finally:
+                self.batch_uploads -= batch
 
     # --- reading ----------------------------------------------------------------------------
 
@@ -478,14 +472,8 @@ class JobsApi:
 
     async def _store(self, operation: Any) -> Any:
         """Await a store call; an unreachable store is a 503 with `Retry-After`."""
-        try:
+        with store_outage_as_503(JobStoreUnavailable, JOBS_UNAVAILABLE):
             return await operation
-        except JobStoreUnavailable as exc:
-            logger.warning("Job store unavailable: %s", exc)
-            raise ServiceUnavailable(
-                "Jobs are unavailable right now; retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
 
 
 @dataclass(frozen=True)

@@ -25,13 +25,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from api.accounts_middleware import CHARGE
+from api.capacity import UploadSlots
 from api.images import decode_image, decode_watermark_png, encode_rgba_png
 from api.model_client import ModelClient
 from api.output_format import prefers_png
 from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, Policy, route
+from api.store_outage import store_outage_as_503
 from api.uploads import FormSpec, read_form
 from auth.records import Account
-from errors import BadRequest, Conflict, NotFound, ServiceUnavailable, UnprocessableEntity
+from errors import BadRequest, Conflict, NotFound, UnprocessableEntity
 from profiles.records import (
     MAX_NAME_CHARS,
     ProfileSource,
@@ -46,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 WATERMARKS_PATH = "/api/v1/watermarks"
 PNG = "image/png"
-RETRY_AFTER_S = 5
+PROFILES_UNAVAILABLE = "Watermark profiles are unavailable right now; retry shortly"
 
 
 class Profiles:
@@ -81,24 +83,26 @@ class Profiles:
 
     async def call(self, operation: Any) -> Any:
         """Await a store call; an unreachable store is a 503 with `Retry-After`."""
-        try:
+        with store_outage_as_503(ProfileStoreUnavailable, PROFILES_UNAVAILABLE):
             return await operation
-        except ProfileStoreUnavailable as exc:
-            logger.warning("Profile store unavailable: %s", exc)
-            raise ServiceUnavailable(
-                "Watermark profiles are unavailable right now; retry shortly",
-                headers={"Retry-After": str(RETRY_AFTER_S)},
-            ) from None
 
 
 class WatermarksApi:
-    def __init__(self, models: ModelClient, profiles: Profiles, settings: Settings) -> None:
+    def __init__(
+        self, models: ModelClient, profiles: Profiles, settings: Settings, slots: UploadSlots
+    ) -> None:
         self.models = models
         self.profiles = profiles
         self.settings = settings
+        self.slots = slots
 
     @route("POST", WATERMARKS_PATH, Policy(cost=CHARGED_BY_HANDLER, counted=False))
     async def create_profile(self, request: Request) -> JSONResponse:
+        # Its uploads (up to a batch's worth of images) take a slot like any other route's.
+        with self.slots.hold():
+            return await self._create_profile(request)
+
+    async def _create_profile(self, request: Request) -> JSONResponse:
         account: Account = request.state.account
         most = self.settings.watermark_estimate_max_images
         spec = FormSpec(

@@ -17,6 +17,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from api.app import WatermarkApi, create_app
+from api.capacity import UploadSlots
 from api.model_client import InProcessModels
 from api.routing import (
     AUTHENTICATED,
@@ -247,8 +248,12 @@ def test_an_api_whose_route_has_no_policy_does_not_start() -> None:
             return Response(b"")
 
     api = Careless(
-        InProcessModels(OpenCVInpainter()), accounts=None, settings=Settings(), profiles=None
-    )  # type: ignore[arg-type]
+        InProcessModels(OpenCVInpainter()),
+        accounts=None,  # type: ignore[arg-type]
+        settings=Settings(),
+        profiles=None,  # type: ignore[arg-type]
+        slots=UploadSlots(1),
+    )
     routes = [*routes_of(api), Route("/api/v1/forgotten", api.forgotten)]
     with pytest.raises(MissingRoutePolicy, match="/api/v1/forgotten"):
         PolicyTable(routes)

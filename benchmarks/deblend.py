@@ -47,6 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runners.compositing import blend
 from runners.deblend import DeblendError, WatermarkTemplate, estimate_template, remove_blended
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.inpainter import Inpainter
 from runners.opencv_inpainter import OpenCVInpainter
 from training import photos
@@ -59,6 +60,8 @@ WORDS = ("Lumen Studio", "ARCVISTA", "Norden Photo", "kelvyn")
 PROFILE_SCALES = (0.45, 0.7, 1.3, 1.8)
 ENCODINGS: tuple[Encoding, ...] = ("png", "jpeg")
 BATCH_SIZES = (4, 8, 16)
+JPEG_CHROMA = ChromaGrid((2, 2))
+"""Pillow saves JPEG q90 with 4:2:0 chroma: what the service reads from such a file's header."""
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "artifacts" / "deblend"
 
 
@@ -187,10 +190,17 @@ class Bench:
             _write_crop(self.out / f"{key}.png", sample, result, region)
 
     def remove(
-        self, image: np.ndarray, template: WatermarkTemplate | None, mask: np.ndarray
+        self,
+        image: np.ndarray,
+        template: WatermarkTemplate | None,
+        mask: np.ndarray,
+        encoding: str,
     ) -> tuple[np.ndarray, str]:
+        chroma = JPEG_CHROMA if encoding == "jpeg" else FULL_CHROMA
         try:
-            result = remove_blended(image, template=template, inpainter=self.inpainter, mask=mask)
+            result = remove_blended(
+                image, template=template, inpainter=self.inpainter, mask=mask, chroma=chroma
+            )
         except DeblendError as error:
             # Only raised without a mask; the benchmark always sends one.
             raise AssertionError(f"unexpected: {error}") from error
@@ -242,7 +252,9 @@ def run_profiles(bench: Bench, pictures: list[np.ndarray]) -> None:
                         sample,
                         opacity,
                         encoding,
-                        lambda image, s=sample, t=template: bench.remove(image, t, s.mask),
+                        lambda image, s=sample, t=template, e=encoding: bench.remove(
+                            image, t, s.mask, e
+                        ),
                     )
                 index += 1
 
@@ -273,7 +285,7 @@ def run_tiled(bench: Bench, pictures: list[np.ndarray]) -> None:
                 sample,
                 opacity,
                 encoding,
-                lambda image, s=sample: bench.remove(image, None, s.mask),
+                lambda image, s=sample, e=encoding: bench.remove(image, None, s.mask, e),
             )
             index += 1
 
@@ -334,7 +346,9 @@ def run_batches(bench: Bench, pictures: list[np.ndarray], sizes: tuple[int, ...]
                         sample,
                         opacity,
                         encoding,
-                        lambda image, s=sample, t=template: bench.remove(image, t, s.mask),
+                        lambda image, s=sample, t=template, e=encoding: bench.remove(
+                            image, t, s.mask, e
+                        ),
                     )
                 index += 1
 

@@ -19,13 +19,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Literal
 
 import cv2
 import numpy as np
 
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
+from runners.deblend.inversion import DEFAULT_MAX_ALPHA, invert, unblend
+from runners.deblend.quality import JUDGED_ALPHA, outline_contrast
 from runners.deblend.template import MIN_VISIBLE_ALPHA, WatermarkTemplate
 
-__all__ = ["Layers", "Placement", "find_placements", "refine", "render"]
+__all__ = [
+    "Layers",
+    "Placement",
+    "find_hypotheses",
+    "find_placements",
+    "fit_gain",
+    "refine",
+    "render",
+]
 
 MIN_SCALE, MAX_SCALE = 0.25, 4.0
 SCALE_STEPS_PER_OCTAVE = 8
@@ -44,12 +56,23 @@ COPY_RATIO = 0.6
 """A further copy of a repeated mark must score this share of the best one."""
 EDGE_KNEE = 24.0
 """Sobel response (about six grey levels of step) at which an edge counts half."""
+SIGN_MARGIN = 4.0
+"""Levels within which a channel is taken to be at the mark's colour: its sign says nothing."""
 FLAT_SPREAD = 0.02
 """Orientation spread below which a window is flat: it scores nothing."""
 BLUR = 1.5
 """Gaussian sigma (pixels) of the copies a first gain and position are found on."""
 REFINE_LONG_SIDE = 384
 """Windows larger than this are refined on a reduced copy first, then polished at full size."""
+GAIN_BRACKET = math.log(4.0)
+"""The fitted gain is looked for within this factor (log) of the search's gain."""
+GAIN_BISECTIONS = 14
+SNAP_ANGLE = 1.0
+"""Degrees from upright within which a pixel-sized (unrotated) placement is tried."""
+
+
+FeatureKind = Literal["orientation", "signed"]
+"""`_orientation` (any mark) or `_towards_colour` (a mark of one colour)."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +90,19 @@ class Placement:
     """Opacity in the image = gain · the template's α (clipped to 1)."""
     score: float
     """Gradient correlation found by the coarse search, 0..1."""
+    kind: FeatureKind = "orientation"
+    """The edge feature the coarse search found it with."""
+    pixel_size: tuple[int, int] | None = None
+    """(width, height) when the mark sits as an editor puts a layer: resized once to whole
+    pixels and pasted unrotated at a whole-pixel corner. None: any scale, angle and sub-pixel
+    position (a warp), e.g. after the marked photo itself was resized."""
+
+    @property
+    def corner(self) -> tuple[int, int]:
+        """(row, col) of a pixel-sized placement's top-left pixel."""
+        assert self.pixel_size is not None
+        width, height = self.pixel_size
+        return round(self.y - (height - 1) / 2), round(self.x - (width - 1) / 2)
 
 
 @dataclass(frozen=True)
@@ -127,6 +163,8 @@ def _warp(
     height: int,
     width: int,
 ) -> tuple[np.ndarray, np.ndarray]:
+    if placement.pixel_size is not None:
+        return _pasted(alpha, premultiplied, placement, top, left, height, width)
     scale = placement.scale
     stretch = scale * np.eye(2)
     if scale < 1.0:
@@ -147,6 +185,34 @@ def _warp(
     matrix = np.hstack([linear, offset[:, None]]).astype(np.float64)
     a = cv2.warpAffine(alpha, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=0)
     p = cv2.warpAffine(premultiplied, matrix, (width, height), flags=cv2.INTER_CUBIC, borderValue=0)
+    return np.clip(a, 0.0, 1.0), np.maximum(p, 0.0)
+
+
+def _pasted(
+    alpha: np.ndarray,
+    premultiplied: np.ndarray,
+    placement: Placement,
+    top: int,
+    left: int,
+    height: int,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    assert placement.pixel_size is not None
+    size = placement.pixel_size
+    if size != (alpha.shape[1], alpha.shape[0]):
+        shrinking = size[0] * size[1] < alpha.size
+        method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+        alpha = cv2.resize(alpha, size, interpolation=method)
+        premultiplied = cv2.resize(premultiplied, size, interpolation=method)
+    row, col = placement.corner
+    row, col = row - top, col - left
+    a = np.zeros((height, width), np.float32)
+    p = np.zeros((height, width, 3), np.float32)
+    y0, x0 = max(0, row), max(0, col)
+    y1, x1 = min(height, row + size[1]), min(width, col + size[0])
+    if y1 > y0 and x1 > x0:
+        a[y0:y1, x0:x1] = alpha[y0 - row : y1 - row, x0 - col : x1 - col]
+        p[y0:y1, x0:x1] = premultiplied[y0 - row : y1 - row, x0 - col : x1 - col]
     return np.clip(a, 0.0, 1.0), np.maximum(p, 0.0)
 
 
@@ -204,6 +270,33 @@ def _orientation(pixels: np.ndarray) -> np.ndarray:
     return np.stack([(jxx - jyy) / scale, 2.0 * jxy / scale], axis=2).astype(np.float32)
 
 
+def _towards_colour(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """Edges signed towards the mark's colour, (h, w, 2) float32, length 0..1.
+
+    Where α rises, a blend pushes every channel towards W: each channel's gradient, signed by
+    which side of the pixel W lies, points up α's slope on the mark's outline whatever the
+    photo's colours, while a photo's own edges point any way. Signed, a match needs the
+    mark's edges to face the right way, which chance texture seldom does.
+    """
+    data = pixels.astype(np.float32)
+    gx = cv2.Sobel(data, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(data, cv2.CV_32F, 0, 1, ksize=3)
+    difference = colour.astype(np.float32) - data
+    sign = np.where(np.abs(difference) > SIGN_MARGIN, np.sign(difference), 0.0)
+    vx, vy = (gx * sign).sum(axis=2), (gy * sign).sum(axis=2)
+    scale = np.sqrt(vx * vx + vy * vy) + EDGE_KNEE
+    return np.stack([vx / scale, vy / scale], axis=2).astype(np.float32)
+
+
+def _alpha_slope(alpha: np.ndarray) -> np.ndarray:
+    """The template side of `_towards_colour`: α's own gradient, same normalisation."""
+    data = alpha * 255.0
+    gx = cv2.Sobel(data, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(data, cv2.CV_32F, 0, 1, ksize=3)
+    scale = np.sqrt(gx * gx + gy * gy) + EDGE_KNEE
+    return np.stack([gx / scale, gy / scale], axis=2).astype(np.float32)
+
+
 def _correlation(feature: np.ndarray, patch: np.ndarray) -> np.ndarray:
     """Normalised cross-correlation of `patch` at every position of `feature` (valid part).
 
@@ -233,11 +326,15 @@ def _correlation(feature: np.ndarray, patch: np.ndarray) -> np.ndarray:
     return np.clip(scores, -1.0, 1.0).astype(np.float32)
 
 
-def _template_feature(template: WatermarkTemplate, scale: float, angle: float) -> np.ndarray:
+def _template_feature(
+    template: WatermarkTemplate, scale: float, angle: float, kind: FeatureKind = "orientation"
+) -> np.ndarray:
     rows, cols = footprint(template, Placement(0, 0, scale, angle, 1.0, 0.0))
     height, width = 2 * math.ceil(rows) + 3, 2 * math.ceil(cols) + 3
     centre = Placement((width - 1) / 2, (height - 1) / 2, scale, angle, 1.0, 0.0)
     layers = render(template, [centre], (height, width))
+    if kind == "signed":
+        return _alpha_slope(layers.alpha)
     stacked = np.concatenate(
         [layers.alpha[..., None] * 255.0, layers.alpha[..., None] * layers.colour], axis=2
     )
@@ -250,8 +347,8 @@ def _scales() -> list[float]:
     return [2.0 ** (k / SCALE_STEPS_PER_OCTAVE) for k in range(low, high + 1)]
 
 
-Scored = tuple[float, float, float, float, np.ndarray, tuple[int, int]]
-"""(evidence, scale, angle, factor, score map, padding)."""
+Scored = tuple[float, float, float, float, np.ndarray, tuple[int, int], FeatureKind]
+"""(evidence, scale, angle, factor, score map, padding, feature kind)."""
 
 
 def _score(
@@ -261,8 +358,9 @@ def _score(
     angle: float,
     factor: float,
     min_score: float,
+    kind: FeatureKind,
 ) -> Scored | None:
-    patch = _template_feature(template, scale * factor, angle)
+    patch = _template_feature(template, scale * factor, angle, kind)
     if float(patch.std()) <= 1e-6:
         return None
     ph, pw = patch.shape[:2]
@@ -288,13 +386,13 @@ def _score(
     # ranked by score times that root.
     length = np.sqrt((patch * patch).sum(axis=2))
     outline = float(np.count_nonzero(length > 0.1 * float(length.max())))
-    return top * math.sqrt(outline), scale, angle, factor, scores, (pad_y, pad_x)
+    return top * math.sqrt(outline), scale, angle, factor, scores, (pad_y, pad_x), kind
 
 
 def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
     """The best-scoring position of a coarse candidate, in image pixels."""
-    _, scale, angle, factor, scores, (pad_y, pad_x) = scored
-    patch_h, patch_w = _template_feature(template, scale * factor, angle).shape[:2]
+    _, scale, angle, factor, scores, (pad_y, pad_x), kind = scored
+    patch_h, patch_w = _template_feature(template, scale * factor, angle, kind).shape[:2]
     row, col = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return Placement(
         x=float((col + (patch_w - 1) / 2 - pad_x + 0.5) / factor - 0.5),
@@ -349,11 +447,30 @@ def find_placements(
 ) -> list[Placement]:
     """Coarse placements of `template` in `image` ((H, W, 3) uint8), best first; empty when
     nothing correlates above `min_score`. Gains are a first guess (refine them)."""
+    hypotheses = find_hypotheses(image, template, min_score=min_score, max_copies=max_copies)
+    return hypotheses[0] if hypotheses else []
+
+
+def find_hypotheses(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    *,
+    min_score: float = MIN_SCORE,
+    max_copies: int = 64,
+) -> list[list[Placement]]:
+    """A few different guesses at where `template` is, each a list of copies (best first),
+    the likeliest guess first: one per edge feature that found a candidate. Telling them
+    apart needs the full-size inversion (the caller's), which the reduced copies here
+    cannot afford for every scale."""
     height, width = image.shape[:2]
     visible = template.cropped().shape
     long_side, short_side = max(visible), min(visible)
-    features: dict[float, np.ndarray] = {}
+    features: dict[tuple[float, FeatureKind], np.ndarray] = {}
     shrunk: dict[float, np.ndarray] = {}
+    colour = template.single_colour()
+    kinds: tuple[FeatureKind, ...] = (
+        ("orientation",) if colour is None else ("orientation", "signed")
+    )
     candidates: list[Scored] = []
     for scale in _scales():
         # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
@@ -364,30 +481,61 @@ def find_placements(
         factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
         if short_side * scale * factor < 3 or max(height, width) * factor < 16:
             continue
-        if factor not in features:
+        if factor not in shrunk:
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             shrunk[factor] = small
-            features[factor] = _orientation(small)
-        scored = _score(features[factor], template, scale, 0.0, factor, min_score)
-        if scored is not None:
-            candidates.append(scored)
-    if not candidates:
-        return []
-    # Correlation alone favours small scales (chance) and evidence large ones (partial
-    # overlap with the true copy): a few of each are verified by what they remove.
+            features[factor, "orientation"] = _orientation(small)
+            if colour is not None:
+                features[factor, "signed"] = _towards_colour(small, colour)
+        for kind in kinds:
+            scored = _score(features[factor, kind], template, scale, 0.0, factor, min_score, kind)
+            if scored is not None:
+                candidates.append(scored)
     # Correlation alone favours small scales (chance agreement with photo texture): every
     # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
-    # the coarse peak's pixel or two of error); the one that removes most gradient wins.
-    best = max(candidates, key=lambda c: _removed_energy(shrunk[c[3]], template, c))
-    # Angles only at the winning scale: a few degrees barely move the scale's score.
-    for angle in ANGLES:
-        scored = _score(features[best[3]], template, best[1], angle, best[3], min_score)
-        if scored is not None and float(scored[4].max()) > float(best[4].max()):
-            best = scored
-    _, scale, angle, factor, scores, (pad_y, pad_x) = best
+    # the coarse peak's pixel or two of error); the one that removes most gradient wins,
+    # for each feature.
+    removed = [_removed_energy(shrunk[c[3]], template, c) for c in candidates]
+    ranked = [c for _, c in sorted(zip(removed, candidates, strict=True), key=lambda r: -r[0])]
+    hypotheses = []
+    for kind in kinds:
+        best = next((c for c in ranked if c[6] == kind), None)
+        if best is None:
+            continue
+        # Angles only at the winning scale: a few degrees barely move the scale's score.
+        for angle in ANGLES:
+            feature = features[best[3], kind]
+            scored = _score(feature, template, best[1], angle, best[3], min_score, kind)
+            if scored is not None and float(scored[4].max()) > float(best[4].max()):
+                best = scored
+        copies = _copies(best, template, shrunk[best[3]], min_score, max_copies)
+        if copies and not any(_same_place(copies[0], other[0]) for other in hypotheses):
+            hypotheses.append(copies)
+    first_kind = ranked[0][6] if ranked else None
+    hypotheses.sort(key=lambda copies: copies[0].kind != first_kind)
+    return hypotheses
+
+
+def _same_place(one: Placement, other: Placement) -> bool:
+    return (
+        abs(one.x - other.x) < 4
+        and abs(one.y - other.y) < 4
+        and abs(math.log(one.scale / other.scale)) < 0.1
+    )
+
+
+def _copies(
+    best: Scored,
+    template: WatermarkTemplate,
+    small: np.ndarray,
+    min_score: float,
+    max_copies: int,
+) -> list[Placement]:
+    """The copies of a repeated mark at the candidate's scale: its other strong peaks."""
+    _, scale, angle, factor, scores, (pad_y, pad_x), kind = best
     top_score = float(scores.max())
-    patch_h, patch_w = _template_feature(template, scale * factor, angle).shape[:2]
+    patch_h, patch_w = _template_feature(template, scale * factor, angle, kind).shape[:2]
     radius = max(1, min(patch_h, patch_w) // 2)
     threshold = max(min_score, COPY_RATIO * top_score)
     peaks = (scores == cv2.dilate(scores, np.ones((2 * radius + 1,) * 2, np.uint8))) & (
@@ -405,13 +553,14 @@ def find_placements(
                 angle=angle,
                 gain=1.0,
                 score=float(scores[row, col]),
+                kind=kind,
             )
         )
     copies.sort(key=lambda placement: -placement.score)
     copies = copies[:max_copies]
     if len(copies) > 1:
         # Other peaks are copies of a repeated mark only if they too remove the outline.
-        energies = [_placement_energy(shrunk[factor], template, c, factor) for c in copies]
+        energies = [_placement_energy(small, template, c, factor) for c in copies]
         strongest = max(energies)
         copies = [c for c, e in zip(copies, energies, strict=True) if e >= COPY_ENERGY * strongest]
     return copies
@@ -421,17 +570,24 @@ def find_placements(
 
 
 def deblended_gradient_energy(
-    image: np.ndarray, layers: Layers, *, max_alpha: float = 0.9, invert: bool = True
+    image: np.ndarray,
+    layers: Layers,
+    *,
+    max_alpha: float = 0.9,
+    invert: bool = True,
+    chroma: ChromaGrid = FULL_CHROMA,
 ) -> tuple[float, int]:
     """(Mean L1 gradient of the de-blended window, pixel pairs it was taken over): low where
     the mark is cleanly removed. Pixels at or above `max_alpha` will be inpainted, so they
     and their neighbours are left out; a too strong gain still costs, on the fringe it
-    over-inverts. With `invert` False, the same pixels of the image as it is."""
-    patch = image[layers.window].astype(np.float32)
-    a = layers.alpha[..., None]
-    usable = a[..., 0] < max_alpha
-    safe = np.where(usable[..., None], a, 0.0)
-    recovered = (patch - safe * layers.colour) / (1.0 - safe) if invert else patch
+    over-inverts. With `invert` False, the same pixels of the image as it is. `chroma`: the
+    image's chroma grid, as seen from the window."""
+    patch = image[layers.window]
+    usable = layers.alpha < max_alpha
+    if invert:
+        recovered = unblend(patch, layers.alpha, layers.colour, chroma=chroma, max_alpha=max_alpha)
+    else:
+        recovered = patch.astype(np.float32)
     pairs_x = usable[:, 1:] & usable[:, :-1]
     pairs_y = usable[1:] & usable[:-1]
     dx = np.abs(np.diff(recovered, axis=1)).sum(axis=2)[pairs_x]
@@ -448,8 +604,10 @@ def refine(
     placement: Placement,
     *,
     max_evaluations: int = 400,
+    chroma: ChromaGrid = FULL_CHROMA,
 ) -> Placement:
-    """`placement` polished (position, scale, angle, gain) on `image` ((H, W, 3) uint8)."""
+    """`placement` polished (position, scale, angle, gain) on `image` ((H, W, 3) uint8);
+    `chroma`: how the image's chroma was sampled (a JPEG's grid)."""
     height, width = image.shape[:2]
     window = placement_window(template, [placement], (height, width), margin=8)
     if window is None:
@@ -465,8 +623,108 @@ def refine(
         shrunk = _scaled(placement, factor)
         shrunk = _search(small, template, shrunk, coarse=True, budget=max_evaluations)
         placement = _scaled(shrunk, 1.0 / factor)
-        return _search(image, template, placement, coarse=False, budget=max_evaluations // 3)
-    return _search(image, template, placement, coarse=True, budget=max_evaluations)
+        placement = _search(
+            image, template, placement, coarse=False, budget=max_evaluations // 3, chroma=chroma
+        )
+    else:
+        placement = _search(
+            image, template, placement, coarse=True, budget=max_evaluations, chroma=chroma
+        )
+    placement = _snapped(image, template, placement, chroma)
+    if chroma.subsampled:
+        # A JPEG's noise, divided by 1 − α, pulls the gradient cost's gain low; on a
+        # lossless image that cost is the better judge (the outline's crossing also
+        # answers to the photo's own texture along the outline).
+        placement = fit_gain(image, template, placement, chroma=chroma)
+    return placement
+
+
+def fit_gain(
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    placement: Placement,
+    *,
+    chroma: ChromaGrid = FULL_CHROMA,
+    max_alpha: float = DEFAULT_MAX_ALPHA,
+) -> Placement:
+    """`placement` with the gain at which the mark's outline vanishes from the inverted image.
+
+    The gradient search's cost leans towards weaker gains: inverting divides the image's own
+    noise (JPEG's above all) by 1 − α, which a weaker mark amplifies less. The outline's
+    signed contrast (`quality.outline_contrast`) has no such lean: noise and texture
+    average out in it, and it changes sign exactly where the mark is removed, too weak on one
+    side and drawn negative on the other. The gain is where it crosses zero (bisection).
+    """
+    shape = image.shape[:2]
+    window = placement_window(template, [placement], shape, margin=8)
+    if window is None or placement.gain <= 0:
+        return placement
+    unit = render(template, [replace(placement, gain=1.0)], shape, window=window)
+    peak = float(unit.alpha.max())
+    if peak <= 0:
+        return placement
+    patch = image[unit.window]
+    grid = chroma.shifted(unit.top, unit.left)
+    opaque = cv2.dilate(
+        (unit.alpha * placement.gain >= max_alpha).astype(np.uint8), np.ones((3, 3), np.uint8)
+    )
+    judged = (opaque == 0) & (unit.alpha * placement.gain < JUDGED_ALPHA)
+
+    def remaining(log_gain: float) -> float:
+        alpha = np.minimum(unit.alpha * math.exp(log_gain), 1.0)
+        recovered = invert(patch, alpha, unit.colour, max_alpha=max_alpha, chroma=grid).image
+        return outline_contrast(recovered, patch, unit.alpha, unit.colour, judged)
+
+    centre = math.log(placement.gain)
+    low, high = centre - GAIN_BRACKET, min(centre + GAIN_BRACKET, math.log(1.0 / peak))
+    if low >= high or not remaining(low) > 0 > remaining(high):
+        return placement
+    for _ in range(GAIN_BISECTIONS):
+        middle = (low + high) / 2
+        if remaining(middle) > 0:
+            low = middle
+        else:
+            high = middle
+    return replace(placement, gain=math.exp((low + high) / 2))
+
+
+def _snapped(
+    image: np.ndarray, template: WatermarkTemplate, placement: Placement, chroma: ChromaGrid
+) -> Placement:
+    """The pixel-sized placement (`Placement.pixel_size`) nearest `placement`, if it removes
+    the mark better: a warp resamples the resized mark, which blurs thin strokes, so a mark
+    put down as editors do is matched exactly only by being drawn the same way."""
+    if abs(placement.angle) > SNAP_ANGLE:
+        return placement
+    window = placement_window(template, [placement], image.shape[:2], margin=8)
+    if window is None:
+        return placement
+    cost = _cost(image, template, window, chroma=chroma)
+    best, best_cost = placement, cost(placement)
+    height, width = template.shape
+    for size_x in _whole_near(width * placement.scale):
+        for size_y in _whole_near(height * placement.scale):
+            for col in _whole_near(placement.x - (size_x - 1) / 2, lowest=None):
+                for row in _whole_near(placement.y - (size_y - 1) / 2, lowest=None):
+                    candidate = replace(
+                        placement,
+                        x=col + (size_x - 1) / 2,
+                        y=row + (size_y - 1) / 2,
+                        scale=size_x / width,
+                        angle=0.0,
+                        pixel_size=(size_x, size_y),
+                    )
+                    value = cost(candidate)
+                    if value < best_cost:
+                        best, best_cost = candidate, value
+    return best
+
+
+def _whole_near(value: float, *, lowest: int | None = 1) -> tuple[int, ...]:
+    low = math.floor(value)
+    if lowest is not None and low < lowest:
+        return (lowest,)
+    return low, low + 1
 
 
 def _scaled(placement: Placement, factor: float) -> Placement:
@@ -485,6 +743,7 @@ def _search(
     *,
     coarse: bool,
     budget: int,
+    chroma: ChromaGrid = FULL_CHROMA,
 ) -> Placement:
     shape = image.shape[:2]
     window = placement_window(template, [placement], shape, margin=8)
@@ -502,7 +761,7 @@ def _search(
         steps = [0.5, 0.5, 0.01, 0.5, 0.04]
     else:
         steps = [0.4, 0.4, 0.005, 0.4, 0.04]
-    sharp = _cost(image, template, window)
+    sharp = _cost(image, template, window, chroma=chroma)
     if coarse:
         placement = _best_gain(placement, sharp, peak, around=0.3)
     return _pattern(placement, sharp, steps, budget - budget // 2, peak)
@@ -514,14 +773,17 @@ def _cost(
     window: tuple[int, int, int, int],
     *,
     blur: float = 0.0,
+    chroma: ChromaGrid = FULL_CHROMA,
 ) -> Callable[[Placement], float]:
+    grid = chroma.shifted(window[0], window[1])
+
     def cost(candidate: Placement) -> float:
         if candidate.gain <= 0 or candidate.scale <= 0:
             return math.inf
         layers = render(template, [candidate], image.shape[:2], window=window)
         if blur > 0:
             layers = _soft_layers(layers, blur)
-        return deblended_gradient_energy(image, layers)[0]
+        return deblended_gradient_energy(image, layers, chroma=grid)[0]
 
     return cost
 
@@ -570,6 +832,8 @@ def _pattern(
 
 
 def _moved(placement: Placement, index: int, step: float, peak: float) -> Placement:
+    if index < 4:
+        placement = replace(placement, pixel_size=None)
     if index == 0:
         return replace(placement, x=placement.x + step)
     if index == 1:

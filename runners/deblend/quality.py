@@ -14,10 +14,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-__all__ = ["outline_contrast", "outline_residual"]
+__all__ = ["JUDGED_ALPHA", "outline_contrast", "outline_residual"]
 
 OUTLINE = 0.25
 """Share of α's steepest gradient from which a pixel counts as outline."""
+JUDGED_ALPHA = 0.75
+"""Placed opacity above which pixels are left out of the outline check: there the image's
+own noise, magnified by 1/(1 − α), outweighs what is measured."""
 
 
 def _gradients(pixels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -39,7 +42,8 @@ def outline_contrast(
     peak = float(length.max())
     if peak <= 0:
         return 0.0
-    outline = (length > OUTLINE * peak) & usable
+    # Only where the mark has a colour: beside it, W is undefined and says no direction.
+    outline = (length > OUTLINE * peak) & usable & (alpha > 0)
     if not outline.any():
         return 0.0
     ux, uy = ax[outline] / length[outline], ay[outline] / length[outline]

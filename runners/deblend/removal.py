@@ -9,6 +9,7 @@ remains, or too many pixels clip, the estimate is not trusted and the mask is in
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,16 +17,19 @@ import cv2
 import numpy as np
 
 from runners.compositing import blend
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.deblend.estimation import estimate_tiled
 from runners.deblend.inversion import DEFAULT_MAX_ALPHA, invert
 from runners.deblend.placement import (
     Layers,
-    find_placements,
+    Placement,
+    deblended_gradient_energy,
+    find_hypotheses,
     placement_window,
     refine,
     render,
 )
-from runners.deblend.quality import outline_residual
+from runners.deblend.quality import JUDGED_ALPHA, outline_residual
 from runners.deblend.template import DeblendError, WatermarkTemplate
 from runners.inpainter import Inpainter
 
@@ -37,13 +41,13 @@ MARK_ALPHA = 0.03
 """Placed opacity above which a pixel belongs to the mark (for fallback masks and shares)."""
 MAX_OUTLINE_RESIDUAL = 0.3
 """Share of the outline's gradient contrast that may remain after inversion."""
+MAX_GRADIENT_RATIO = 1.0
+"""Inverting a real mark removes its outline: the window's mean gradient must fall."""
 UNEXPLAINED_RESIDUAL = 0.6
 """Above this share the placement is taken for a chance match, not the mark."""
 MIN_OUTLINE_CONTRAST = 6.0
 """Gradient (Sobel levels, along α's) the placed outline must show in the photo at all:
 below it the placement explains nothing visible."""
-JUDGED_ALPHA = 0.75
-"""Placed opacity above which pixels are left out of the outline check."""
 OPAQUE_SHARE = 0.25
 """Share of the mark's pixels at or above max_alpha from which it counts as mostly opaque."""
 MAX_CLIPPED_SHARE = 0.2
@@ -106,11 +110,30 @@ def _fallback(
     )
 
 
-def _place(image: np.ndarray, template: WatermarkTemplate) -> tuple[Layers | None, str]:
-    coarse = find_placements(image, template)
-    if not coarse:
+def _place(
+    image: np.ndarray, template: WatermarkTemplate, chroma: ChromaGrid, max_alpha: float
+) -> tuple[Layers | None, str]:
+    hypotheses = find_hypotheses(image, template)
+    if not hypotheses:
         return None, "the template was not found in the image"
-    placements = [refine(image, template, placement) for placement in coarse]
+    best: tuple[float, Layers, str] | None = None
+    for coarse in hypotheses:
+        placed = _placed(image, template, coarse, chroma)
+        if placed is None:
+            continue
+        layers, how = placed
+        ratio = _gradient_ratio(image, layers, chroma, max_alpha)
+        if best is None or ratio < best[0]:
+            best = (ratio, layers, how)
+    if best is None:
+        return None, "the template was found but with no opacity"
+    return best[1], best[2]
+
+
+def _placed(
+    image: np.ndarray, template: WatermarkTemplate, coarse: list[Placement], chroma: ChromaGrid
+) -> tuple[Layers, str] | None:
+    placements = [refine(image, template, placement, chroma=chroma) for placement in coarse]
     placements = [p for p in placements if p.gain >= MIN_GAIN]
     if placements:
         # Copies of one repeated mark share its opacity: a "copy" far weaker or stronger
@@ -118,10 +141,10 @@ def _place(image: np.ndarray, template: WatermarkTemplate) -> tuple[Layers | Non
         first = placements[0]
         placements = [p for p in placements if 0.5 <= p.gain / first.gain <= 2.0]
     if not placements:
-        return None, "the template was found but with no opacity"
+        return None
     window = placement_window(template, placements, image.shape[:2], margin=SEAM + 2)
     if window is None:
-        return None, "the template's placement falls outside the image"
+        return None
     layers = render(template, placements, image.shape[:2], window=window)
     first = placements[0]
     copies = f"{len(placements)} copies, first" if len(placements) > 1 else "placed"
@@ -129,6 +152,18 @@ def _place(image: np.ndarray, template: WatermarkTemplate) -> tuple[Layers | Non
         f"{copies} at ({first.x:.1f}, {first.y:.1f}) scale {first.scale:.3f} "
         f"angle {first.angle:.1f} gain {first.gain:.3f} score {first.score:.2f}"
     )
+
+
+def _gradient_ratio(
+    image: np.ndarray, layers: Layers, chroma: ChromaGrid, max_alpha: float
+) -> float:
+    """Mean gradient over the mark's window after inversion over before: a real mark's
+    outline comes out, so the image gets smoother; a chance match only amplifies the
+    photo's texture by 1/(1 − α)."""
+    grid = chroma.shifted(layers.top, layers.left)
+    before, _ = deblended_gradient_energy(image, layers, invert=False, max_alpha=max_alpha)
+    after, _ = deblended_gradient_energy(image, layers, max_alpha=max_alpha, chroma=grid)
+    return after / before if before > 0 else math.inf
 
 
 def _tiled(image: np.ndarray) -> tuple[Layers | None, str]:
@@ -149,23 +184,28 @@ def remove_blended(
     inpainter: Inpainter,
     mask: np.ndarray | None = None,
     max_alpha: float = DEFAULT_MAX_ALPHA,
+    chroma: ChromaGrid = FULL_CHROMA,
 ) -> Deblended:
     """Remove a blended mark from `image` ((H, W, 3) uint8 RGB).
 
     With `template`: place it (position, scale 0.25 to 4, ±5°, repeated copies), fit its
     opacity gain, and invert. Without: estimate a tiled mark from its own copies. Pixels above
     `max_alpha` or that clip are inpainted with `inpainter`; a poor estimate falls back to
-    inpainting `mask` (or, without one, the placed mark). Raises DeblendError when there is
+    inpainting `mask` (or, without one, the placed mark). `chroma`: how the image's chroma was
+    sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). Raises DeblendError when there is
     nothing to remove and no mask.
     """
     _check_inputs(image, mask)
-    layers, how = _place(image, template) if template is not None else _tiled(image)
+    layers, how = (
+        _place(image, template, chroma, max_alpha) if template is not None else _tiled(image)
+    )
     if layers is None:
         return _fallback(image, mask, None, inpainter, how)
     full_mark = np.zeros(image.shape[:2], bool)
     full_mark[layers.window] = layers.alpha > MARK_ALPHA
     window = image[layers.window]
-    inversion = invert(window, layers.alpha, layers.colour, max_alpha=max_alpha)
+    grid = chroma.shifted(layers.top, layers.left)
+    inversion = invert(window, layers.alpha, layers.colour, max_alpha=max_alpha, chroma=grid)
     # Judged where inversion is reliable: not next to inpainted pixels, and not so opaque
     # that the image's own noise, magnified by 1/(1 − α), outweighs what is measured.
     grown = cv2.dilate(inversion.to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8))
@@ -173,6 +213,7 @@ def remove_blended(
     contrast, residual = outline_residual(
         window, inversion.image, layers.alpha, layers.colour, usable
     )
+    ratio = _gradient_ratio(image, layers, chroma, max_alpha)
     mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
     clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
     # A placement whose outline is not in the photo, or that removes next to none of it,
@@ -187,6 +228,9 @@ def remove_blended(
     if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
         reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
         return _fallback(image, mask, None, inpainter, reason)
+    if ratio >= MAX_GRADIENT_RATIO:
+        reason = f"{how}; inverting it roughens the image (gradient x{ratio:.2f})"
+        return _fallback(image, mask, full_mark, inpainter, reason)
     if residual > MAX_OUTLINE_RESIDUAL:
         reason = f"{how}; {residual:.0%} of its outline remains after inversion"
         return _fallback(image, mask, full_mark, inpainter, reason)
@@ -202,7 +246,7 @@ def remove_blended(
             image=recovered,
             removal="deblend",
             inpainted=to_inpaint,
-            detail=f"de-blended: {how}; outline residual {residual:.0%}",
+            detail=f"de-blended: {how}; outline residual {residual:.0%}, gradient x{ratio:.2f}",
         )
     grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     result, touched = _inpaint(recovered, grown, inpainter, feather=True)

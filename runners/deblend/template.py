@@ -12,6 +12,13 @@ MIN_VISIBLE_ALPHA = 1.0 / 255.0
 """Below one grey level of opacity a template pixel changes nothing in an 8-bit image."""
 
 
+SOLID_ALPHA = 0.5
+"""Share of the template's peak opacity from which a pixel's colour is clearly the mark's."""
+SINGLE_COLOUR_SPREAD = 12.0
+"""Mean distance (levels, largest channel) from the median colour within which a mark counts
+as being of one colour."""
+
+
 class DeblendError(ValueError):
     """An input the de-blending code cannot use: no mark, mismatched sizes, too few images."""
 
@@ -62,6 +69,16 @@ class WatermarkTemplate:
         out[..., :3] = np.rint(self.colour).astype(np.uint8)
         out[..., 3] = np.rint(self.alpha * 255.0).astype(np.uint8)
         return out
+
+    def single_colour(self) -> np.ndarray | None:
+        """(3,) float32: the mark's colour if it has one (within a few levels where it is
+        clearly visible), else None (a multi-coloured logo)."""
+        solid = self.alpha >= SOLID_ALPHA * float(self.alpha.max())
+        colours = self.colour[solid]
+        centre = np.median(colours, axis=0)
+        if float(np.abs(colours - centre).max(axis=1).mean()) > SINGLE_COLOUR_SPREAD:
+            return None
+        return centre.astype(np.float32)
 
     def cropped(self) -> WatermarkTemplate:
         """The same mark cut to the bounding box of its visible pixels."""

@@ -32,6 +32,7 @@ from runners.deblend.template import MIN_VISIBLE_ALPHA, WatermarkTemplate
 __all__ = [
     "Layers",
     "Placement",
+    "ResizedCopies",
     "find_hypotheses",
     "find_placements",
     "fit_gain",
@@ -122,41 +123,69 @@ class Layers:
         return slice(self.top, self.top + height), slice(self.left, self.left + width)
 
 
+class ResizedCopies:
+    """A template's α and premultiplied colour, resized to whole-pixel sizes once each: a
+    search renders the same few sizes hundreds of times."""
+
+    def __init__(self, template: WatermarkTemplate) -> None:
+        self.alpha = template.alpha
+        self.premultiplied = template.alpha[..., None] * template.colour
+        self._sizes: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+
+    def at(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(α, premultiplied) at ``size = (width, height)``: area-averaged when shrinking,
+        cubic when enlarging, as image editors resize a layer."""
+        if size == (self.alpha.shape[1], self.alpha.shape[0]):
+            return self.alpha, self.premultiplied
+        if size not in self._sizes:
+            if len(self._sizes) >= 64:
+                self._sizes.clear()
+            shrinking = size[0] * size[1] < self.alpha.size
+            method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
+            self._sizes[size] = (
+                cv2.resize(self.alpha, size, interpolation=method),
+                cv2.resize(self.premultiplied, size, interpolation=method),
+            )
+        return self._sizes[size]
+
+
 def render(
     template: WatermarkTemplate,
     placements: list[Placement],
     shape: tuple[int, int],
     *,
     window: tuple[int, int, int, int] | None = None,
+    copies: ResizedCopies | None = None,
 ) -> Layers:
     """The mark's layers where `placements` put it, over ``window = (top, left, bottom,
-    right)`` of an image of `shape` (H, W); the whole image by default."""
+    right)`` of an image of `shape` (H, W); the whole image by default. `copies`: the
+    template's resized copies, kept between calls (made afresh if None)."""
     top, left, bottom, right = window if window is not None else (0, 0, *shape)
     height, width = bottom - top, right - left
+    copies = copies if copies is not None else ResizedCopies(template)
     alpha = np.zeros((height, width), np.float32)
     premultiplied = np.zeros((height, width, 3), np.float32)
-    source_alpha = template.alpha
-    source_premultiplied = template.alpha[..., None] * template.colour
-    for placement in placements:
-        a, p = _warp(source_alpha, source_premultiplied, placement, top, left, height, width)
+    for index, placement in enumerate(placements):
+        a, p = _warp(copies, placement, top, left, height, width)
         a = np.minimum(a * placement.gain, 1.0)
         p = p * placement.gain
+        if index == 0:
+            alpha, premultiplied = a, p
+            continue
         # "Over": a later copy covers an earlier one where they overlap.
         premultiplied = p + (1.0 - a[..., None]) * premultiplied
         alpha = a + (1.0 - a) * alpha
     # Interpolation tails below one grey level of opacity would change pixels by rounding only.
     alpha = np.where(alpha >= MIN_VISIBLE_ALPHA, alpha, 0.0).astype(np.float32)
-    colour = np.where(
-        alpha[..., None] > 1e-6, premultiplied / np.maximum(alpha[..., None], 1e-6), 0.0
-    )
+    colour = premultiplied / np.maximum(alpha, 1e-6)[..., None]
+    colour[alpha <= 1e-6] = 0.0
     return Layers(
         top=top, left=left, alpha=alpha, colour=np.clip(colour, 0, 255).astype(np.float32)
     )
 
 
 def _warp(
-    alpha: np.ndarray,
-    premultiplied: np.ndarray,
+    copies: ResizedCopies,
     placement: Placement,
     top: int,
     left: int,
@@ -164,17 +193,17 @@ def _warp(
     width: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     if placement.pixel_size is not None:
-        return _pasted(alpha, premultiplied, placement, top, left, height, width)
+        return _pasted(copies, placement, top, left, height, width)
     scale = placement.scale
     stretch = scale * np.eye(2)
+    alpha, premultiplied = copies.alpha, copies.premultiplied
     if scale < 1.0:
         # Shrinking as editors scale a layer: an area resize of the whole file to whole
         # pixels; the warp then does only the leftover sub-pixel shift, scale and rotation
         # (a warp alone would alias thin strokes).
         size = (max(1, round(alpha.shape[1] * scale)), max(1, round(alpha.shape[0] * scale)))
         stretch = np.diag([scale * alpha.shape[1] / size[0], scale * alpha.shape[0] / size[1]])
-        alpha = cv2.resize(alpha, size, interpolation=cv2.INTER_AREA)
-        premultiplied = cv2.resize(premultiplied, size, interpolation=cv2.INTER_AREA)
+        alpha, premultiplied = copies.at(size)
     theta = math.radians(placement.angle)
     cos, sin = math.cos(theta), math.sin(theta)
     h, w = alpha.shape
@@ -189,8 +218,7 @@ def _warp(
 
 
 def _pasted(
-    alpha: np.ndarray,
-    premultiplied: np.ndarray,
+    copies: ResizedCopies,
     placement: Placement,
     top: int,
     left: int,
@@ -199,11 +227,7 @@ def _pasted(
 ) -> tuple[np.ndarray, np.ndarray]:
     assert placement.pixel_size is not None
     size = placement.pixel_size
-    if size != (alpha.shape[1], alpha.shape[0]):
-        shrinking = size[0] * size[1] < alpha.size
-        method = cv2.INTER_AREA if shrinking else cv2.INTER_CUBIC
-        alpha = cv2.resize(alpha, size, interpolation=method)
-        premultiplied = cv2.resize(premultiplied, size, interpolation=method)
+    alpha, premultiplied = copies.at(size)
     row, col = placement.corner
     row, col = row - top, col - left
     a = np.zeros((height, width), np.float32)
@@ -776,11 +800,12 @@ def _cost(
     chroma: ChromaGrid = FULL_CHROMA,
 ) -> Callable[[Placement], float]:
     grid = chroma.shifted(window[0], window[1])
+    copies = ResizedCopies(template)
 
     def cost(candidate: Placement) -> float:
         if candidate.gain <= 0 or candidate.scale <= 0:
             return math.inf
-        layers = render(template, [candidate], image.shape[:2], window=window)
+        layers = render(template, [candidate], image.shape[:2], window=window, copies=copies)
         if blur > 0:
             layers = _soft_layers(layers, blur)
         return deblended_gradient_energy(image, layers, chroma=grid)[0]

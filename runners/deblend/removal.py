@@ -10,7 +10,7 @@ remains, or too many pixels clip, the estimate is not trusted and the mask is in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 import cv2
@@ -54,6 +54,8 @@ MAX_CLIPPED_SHARE = 0.2
 """Share of the mark's pixels whose inversion may clip before the estimate is rejected."""
 MIN_GAIN = 0.05
 """Weaker placements are chance: a mark at 5% opacity changes a pixel by a dozen levels at most."""
+COPY_EVALUATIONS = 60
+"""Cost evaluations spent polishing each further copy of a repeated mark."""
 SEAM = 2
 """Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
 
@@ -133,7 +135,19 @@ def _place(
 def _placed(
     image: np.ndarray, template: WatermarkTemplate, coarse: list[Placement], chroma: ChromaGrid
 ) -> tuple[Layers, str] | None:
-    placements = [refine(image, template, placement, chroma=chroma) for placement in coarse]
+    first = refine(image, template, coarse[0], chroma=chroma)
+    # Copies of a repeated mark share its scale, angle and opacity: each further copy
+    # starts from the first one's and only needs a short polish of its position.
+    placements = [first] + [
+        refine(
+            image,
+            template,
+            replace(copy, scale=first.scale, angle=first.angle, gain=first.gain),
+            chroma=chroma,
+            max_evaluations=COPY_EVALUATIONS,
+        )
+        for copy in coarse[1:]
+    ]
     placements = [p for p in placements if p.gain >= MIN_GAIN]
     if placements:
         # Copies of one repeated mark share its opacity: a "copy" far weaker or stronger

@@ -15,6 +15,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from api.output_format import OutputFormat
 from errors import BadRequest
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 
 ACCEPTED_IMAGE_FORMATS = {"JPEG": "JPEG", "MPO": "JPEG", "PNG": "PNG", "WEBP": "WebP"}
 """Pillow format name -> the name we report. MPO is how Pillow names multi-picture JPEGs
@@ -43,6 +44,9 @@ class DecodedImage:
     """``(H, W)`` ``uint8`` when the upload had transparency; returned unchanged."""
     icc_profile: bytes | None
     """Colour profile of the RGB pixels, carried over into the result."""
+    chroma: ChromaGrid = FULL_CHROMA
+    """Where a JPEG kept its (subsampled) colour samples, on the oriented pixels: de-blending
+    a mark follows the decoder's smearing of its colours."""
 
     @property
     def size(self) -> tuple[int, int]:
@@ -53,10 +57,13 @@ class DecodedImage:
 def decode_image(data: bytes, *, max_dimension: int) -> DecodedImage:
     """Decode an uploaded photo (JPEG, PNG or WebP) or raise `BadRequest`."""
     picture = _open_checked(data, max_dimension=max_dimension, formats=ACCEPTED_IMAGE_FORMATS)
-    picture = _oriented(picture)
-    icc_profile = picture.info.get("icc_profile") if picture.mode in ("RGB", "RGBA") else None
-    rgb, alpha = _split_rgb_alpha(picture)
-    return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile)
+    chroma = _chroma_grid(picture)
+    oriented = _oriented(picture)
+    if oriented is not picture:
+        chroma = _reoriented(chroma, picture)
+    icc_profile = oriented.info.get("icc_profile") if oriented.mode in ("RGB", "RGBA") else None
+    rgb, alpha = _split_rgb_alpha(oriented)
+    return DecodedImage(rgb=rgb, alpha=alpha, icc_profile=icc_profile, chroma=chroma)
 
 
 def decode_mask(data: bytes, *, size: tuple[int, int], max_dimension: int) -> np.ndarray:
@@ -204,6 +211,51 @@ def _open_checked(
     except _DECODE_ERRORS as exc:
         raise BadRequest(f"{invalid}: {_error_text(exc)}") from None
     return picture
+
+
+def _chroma_grid(picture: Image.Image) -> ChromaGrid:
+    """The colour samples' grid of a YCbCr JPEG, from its components' sampling factors
+    (luma's over chroma's); every pixel its own for any other file."""
+    layers = getattr(picture, "layer", None)
+    if picture.format not in ("JPEG", "MPO") or picture.mode != "RGB" or not layers:
+        return FULL_CHROMA
+    if len(layers) != 3:
+        return FULL_CHROMA
+    (_, luma_h, luma_v, _), (_, cb_h, cb_v, _) = layers[0], layers[1]
+    if cb_h <= 0 or cb_v <= 0 or luma_h % cb_h or luma_v % cb_v:
+        return FULL_CHROMA
+    return ChromaGrid(step=(luma_v // cb_v, luma_h // cb_h))
+
+
+def _reoriented(chroma: ChromaGrid, stored: Image.Image) -> ChromaGrid:
+    """`chroma` (on the stored pixels) as seen after the EXIF orientation is applied: a
+    flip moves the blocks' start by the length's remainder, a transposition swaps axes."""
+    if not chroma.subsampled:
+        return chroma
+    try:
+        orientation = int(stored.getexif().get(0x0112, 1))
+    except _DECODE_ERRORS:
+        return chroma
+    # Orientation -> (transpose first, then flip columns, flip rows), on the transposed axes.
+    moves = {
+        2: (False, True, False),
+        3: (False, True, True),
+        4: (False, False, True),
+        5: (True, False, False),
+        6: (True, True, False),
+        7: (True, True, True),
+        8: (True, False, True),
+    }
+    if orientation not in moves:
+        return chroma
+    transpose, flip_columns, flip_rows = moves[orientation]
+    (step_y, step_x), (height, width) = chroma.step, (stored.height, stored.width)
+    if transpose:
+        step_y, step_x, height, width = step_x, step_y, width, height
+    return ChromaGrid(
+        step=(step_y, step_x),
+        origin=(height % step_y if flip_rows else 0, width % step_x if flip_columns else 0),
+    )
 
 
 def _oriented(picture: Image.Image) -> Image.Image:

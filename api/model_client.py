@@ -24,11 +24,13 @@ from bentoml.exceptions import ServiceUnavailable as BentoUnavailable
 from errors import ServiceError, ServiceUnavailable, UnprocessableEntity
 from runners.batch import detect_items, inpaint_items, pack_item, unpack_detection
 from runners.deblend import Deblended
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.deblend_calls import (
     deblend_call,
     estimate_call,
     optional_mask,
     optional_template,
+    pack_chroma,
     unpack_deblended,
     unpack_estimate,
 )
@@ -75,10 +77,15 @@ class ModelClient(Protocol):
         ...
 
     async def deblend(
-        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+        self,
+        image: np.ndarray,
+        template: np.ndarray | None,
+        mask: np.ndarray | None,
+        chroma: ChromaGrid = FULL_CHROMA,
     ) -> Deblended:
         """Invert the blend of a mark: ``template`` ``(h, w, 4)`` uint8 RGBA (None: estimated
-        from the image's own repeats), ``mask`` ``(H, W)`` uint8 or None; `DeblendRefused`."""
+        from the image's own repeats), ``mask`` ``(H, W)`` uint8 or None, ``chroma`` where the
+        upload kept its colour samples; `DeblendRefused`."""
         ...
 
     async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
@@ -122,7 +129,11 @@ class InProcessModels:
         return unpack_detection(results[0])
 
     async def deblend(
-        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+        self,
+        image: np.ndarray,
+        template: np.ndarray | None,
+        mask: np.ndarray | None,
+        chroma: ChromaGrid = FULL_CHROMA,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.to_thread(
@@ -131,6 +142,7 @@ class InProcessModels:
                 image,
                 optional_template(template),
                 optional_mask(mask),
+                pack_chroma(chroma),
             )
             return _deblended(answer)
 
@@ -179,7 +191,11 @@ class RunnerClient:
             return unpack_detection(results[0])
 
     async def deblend(
-        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+        self,
+        image: np.ndarray,
+        template: np.ndarray | None,
+        mask: np.ndarray | None,
+        chroma: ChromaGrid = FULL_CHROMA,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.wait_for(
@@ -188,6 +204,7 @@ class RunnerClient:
                         image=image,
                         template=optional_template(template),
                         mask=optional_mask(mask),
+                        chroma=pack_chroma(chroma),
                     )
                 ),
                 self._call_timeout_s,

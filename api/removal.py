@@ -159,7 +159,7 @@ class Remover:
             mask, regions, source = detection.mask, len(detection.regions), "detected"
         removal: RemovalKind = "inpaint"
         if template is not None:
-            done = await self.models.deblend(image.rgb, template, mask)
+            done = await self.models.deblend(image.rgb, template, mask, image.chroma)
             pixels, removal = done.image, done.removal
             share = float(done.inpainted.mean()) if mask is None else float((mask > 0).mean())
         else:
@@ -170,7 +170,7 @@ class Remover:
                 and detection is not None
                 and any(region.kind == TILED_KIND for region in detection.regions)
             )
-            pixels, removal = await self._without_profile(image.rgb, mask, tiled=tiled)
+            pixels, removal = await self._without_profile(image, mask, tiled=tiled)
         content = await run_in_threadpool(
             encode_result,
             output,
@@ -219,16 +219,17 @@ class Remover:
         return self._info
 
     async def _without_profile(
-        self, rgb: np.ndarray, mask: np.ndarray, *, tiled: bool
+        self, image: DecodedImage, mask: np.ndarray, *, tiled: bool
     ) -> tuple[np.ndarray, RemovalKind]:
         """Inpaint the mask; a tiled mark found by detection is first de-blended from its own
         repeats, and inpainting takes over when that estimate is refused."""
+        rgb = image.rgb
         if not mask.any():
             # Nothing to remove: the model would only be asked to keep every pixel.
             return rgb, "inpaint"
         if tiled:
             try:
-                done = await self.models.deblend(rgb, None, mask)
+                done = await self.models.deblend(rgb, None, mask, image.chroma)
             except DeblendRefused as refused:
                 logger.info("Tiled mark inpainted instead: %s", refused.detail)
             else:

@@ -25,6 +25,7 @@ from runners.deblend import (
     estimate_template,
     remove_blended,
 )
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.inpainter import Inpainter
 
 NO_TEMPLATE = np.zeros((0, 0, 4), dtype=np.uint8)
@@ -39,11 +40,30 @@ def optional_mask(mask: np.ndarray | None) -> np.ndarray:
     return NO_MASK if mask is None else mask
 
 
+def pack_chroma(chroma: ChromaGrid) -> list[int]:
+    """A chroma grid as the runner's argument: ``[step_y, step_x, origin_y, origin_x]``."""
+    return [*chroma.step, *chroma.origin]
+
+
+def unpack_chroma(packed: Sequence[int]) -> ChromaGrid:
+    values = [int(value) for value in packed]
+    if not values:
+        return FULL_CHROMA
+    if len(values) != 4 or min(values[:2]) < 1 or min(values[2:]) < 0:
+        raise DeblendError(f"a chroma grid is [step_y, step_x, origin_y, origin_x], got {values}")
+    return ChromaGrid(step=(values[0], values[1]), origin=(values[2], values[3]))
+
+
 def deblend_call(
-    inpainter: Inpainter, image: np.ndarray, template_rgba: np.ndarray, mask: np.ndarray
+    inpainter: Inpainter,
+    image: np.ndarray,
+    template_rgba: np.ndarray,
+    mask: np.ndarray,
+    chroma: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Run `remove_blended` for one image: ``template_rgba`` ``(h, w, 4)`` uint8 or empty (the
-    image's own repeats are the template), ``mask`` ``(H, W)`` uint8 or empty."""
+    image's own repeats are the template), ``mask`` ``(H, W)`` uint8 or empty, ``chroma``
+    the upload's chroma grid (`pack_chroma`; empty: every pixel its own)."""
     image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     try:
         template = (
@@ -56,6 +76,7 @@ def deblend_call(
             template=template,
             inpainter=inpainter,
             mask=np.asarray(mask, dtype=np.uint8) if mask.size else None,
+            chroma=unpack_chroma(chroma),
         )
     except DeblendError as refused:
         return {"refused": str(refused)}

@@ -87,11 +87,14 @@ class ModelRunner:
         return detect_items(self.detector, images)
 
     @bentoml.api
-    def deblend(self, image: np.ndarray, template: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    def deblend(
+        self, image: np.ndarray, template: np.ndarray, mask: np.ndarray, chroma: list[int]
+    ) -> dict[str, Any]:
         """Invert a semi-transparent mark's blend (`runners.deblend_calls.deblend_call`):
         ``template`` an RGBA profile or empty (the image's own repeats), ``mask`` empty or
-        ``(H, W)``; what de-blending cannot recover is inpainted with this runner's model."""
-        return deblend_call(self.inpainter, image, template, mask)
+        ``(H, W)``, ``chroma`` the upload's chroma grid (`pack_chroma`); what de-blending
+        cannot recover is inpainted with this runner's model."""
+        return deblend_call(self.inpainter, image, template, mask, chroma)
 
     @bentoml.api
     def estimate_template(self, images: list[np.ndarray]) -> dict[str, Any]:

@@ -65,9 +65,9 @@ BLUR = 1.5
 """Gaussian sigma (pixels) of the copies a first gain and position are found on."""
 REFINE_LONG_SIDE = 384
 """Windows larger than this are refined on a reduced copy first, then polished at full size."""
-GAIN_BRACKET = math.log(4.0)
-"""The fitted gain is looked for within this factor (log) of the search's gain."""
-GAIN_BISECTIONS = 14
+MIN_FITTED_GAIN = 0.02
+"""Lowest gain the outline's crossing is looked for at: fainter marks change nothing visible."""
+GAIN_BISECTIONS = 16
 SNAP_ANGLE = 1.0
 """Degrees from upright within which a pixel-sized (unrotated) placement is tried."""
 
@@ -689,18 +689,17 @@ def fit_gain(
         return placement
     patch = image[unit.window]
     grid = chroma.shifted(unit.top, unit.left)
-    opaque = cv2.dilate(
-        (unit.alpha * placement.gain >= max_alpha).astype(np.uint8), np.ones((3, 3), np.uint8)
-    )
-    judged = (opaque == 0) & (unit.alpha * placement.gain < JUDGED_ALPHA)
+    near = np.ones((3, 3), np.uint8)
 
     def remaining(log_gain: float) -> float:
         alpha = np.minimum(unit.alpha * math.exp(log_gain), 1.0)
+        # Judged where inversion is reliable at this gain, as `remove_blended` judges it.
+        opaque = cv2.dilate((alpha >= max_alpha).astype(np.uint8), near)
+        judged = (opaque == 0) & (alpha < JUDGED_ALPHA)
         recovered = invert(patch, alpha, unit.colour, max_alpha=max_alpha, chroma=grid).image
         return outline_contrast(recovered, patch, unit.alpha, unit.colour, judged)
 
-    centre = math.log(placement.gain)
-    low, high = centre - GAIN_BRACKET, min(centre + GAIN_BRACKET, math.log(1.0 / peak))
+    low, high = math.log(MIN_FITTED_GAIN), math.log(1.0 / peak)
     if low >= high or not remaining(low) > 0 > remaining(high):
         return placement
     for _ in range(GAIN_BISECTIONS):

@@ -16,6 +16,7 @@ import pytest
 from api.model_client import DeblendRefused, InProcessModels
 from api.removal import Remover
 from runners.deblend import Deblended
+from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.detection.detector import Detection, Region, RegionKind
 from runners.model_info import ModelInfo
 from runners.opencv_inpainter import OpenCVInpainter
@@ -35,6 +36,7 @@ class Given(InProcessModels):
         self.kinds = kinds
         self.refuse = refuse
         self.deblend_calls: list[tuple[np.ndarray | None, np.ndarray | None]] = []
+        self.chroma_grids: list[ChromaGrid] = []
         self.inpaint_calls = 0
 
     async def detect(self, image: np.ndarray) -> Detection:
@@ -47,12 +49,17 @@ class Given(InProcessModels):
         return Detection(regions=regions, mask=mask)
 
     async def deblend(
-        self, image: np.ndarray, template: np.ndarray | None, mask: np.ndarray | None
+        self,
+        image: np.ndarray,
+        template: np.ndarray | None,
+        mask: np.ndarray | None,
+        chroma: ChromaGrid = FULL_CHROMA,
     ) -> Deblended:
         self.deblend_calls.append((template, mask))
+        self.chroma_grids.append(chroma)
         if self.refuse:
             raise DeblendRefused("The watermark could not be de-blended: too few repeats")
-        return await super().deblend(image, template, mask)
+        return await super().deblend(image, template, mask, chroma)
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.inpaint_calls += 1
@@ -110,3 +117,21 @@ async def test_an_uploaded_mask_without_a_profile_is_inpainted() -> None:
     removal = await Remover(models, TILED_ON).remove(PHOTO, encode(mask, "PNG"))
     assert models.deblend_calls == [] and removal.removal == "inpaint"
     assert removal.mask_source == "uploaded"
+
+
+@pytest.mark.parametrize(
+    ("fmt", "options", "grid"),
+    [
+        ("JPEG", {"quality": 90}, ChromaGrid((2, 2))),
+        ("JPEG", {"quality": 90, "subsampling": 1}, ChromaGrid((1, 2))),
+        ("JPEG", {"quality": 90, "subsampling": 0}, FULL_CHROMA),
+        ("PNG", {}, FULL_CHROMA),
+    ],
+)
+async def test_the_uploads_chroma_grid_reaches_the_deblending(
+    fmt: str, options: dict[str, object], grid: ChromaGrid
+) -> None:
+    models = Given(("pattern",))
+    photo = encode(clean_photo(), fmt, **options)
+    await Remover(models, TILED_ON).remove(photo, None)
+    assert models.chroma_grids == [grid]

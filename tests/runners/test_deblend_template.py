@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from runners.deblend import DeblendError, WatermarkTemplate
+from training.blends import logo
 
 
 def test_rgba_round_trip_is_exact() -> None:
@@ -41,3 +42,13 @@ def test_unusable_templates_are_refused(rgba: np.ndarray) -> None:
 def test_layers_of_different_sizes_are_refused() -> None:
     with pytest.raises(DeblendError):
         WatermarkTemplate(alpha=np.ones((4, 4), np.float32), colour=np.zeros((4, 5, 3), np.float32))
+
+
+def test_a_mark_of_one_colour_says_so() -> None:
+    rgba = logo("Mono", (214, 40, 60), height=30)
+    colour = WatermarkTemplate.from_rgba(rgba).single_colour()
+    assert colour is not None
+    np.testing.assert_allclose(colour, (214, 40, 60), atol=4)
+    two = rgba.copy()
+    two[:, : two.shape[1] // 2, :3] = (0, 90, 255)
+    assert WatermarkTemplate.from_rgba(two).single_colour() is None

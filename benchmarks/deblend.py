@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/deblend.py             # all 9 at 768 px
     .venv/bin/python benchmarks/deblend.py --lama      # inpaint with LaMa, not OpenCV
     .venv/bin/python benchmarks/deblend.py --split train   # the same on training photos (tuning)
+    .venv/bin/python benchmarks/deblend.py --paths profile --no-timing   # one path only
 
 Samples: held-out photos (`training.photos`, split ``benchmark``; never the packages reserved
 for acceptance), logos written in Liberation fonts (`training.blends.logo`) in white, black
@@ -386,6 +387,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="before/after crops")
     parser.add_argument("--no-timing", action="store_true", help="skip the 4096x3072 timing")
     parser.add_argument("--timing-only", action="store_true", help="only the 4096x3072 timing")
+    parser.add_argument(
+        "--paths",
+        default="profile,tiled,batch",
+        help="comma-separated paths to run (profile, tiled, batch); the timing is separate",
+    )
     args = parser.parse_args()
     if args.lama:
         from runners.loading import load_inpainter
@@ -404,9 +410,13 @@ def main() -> None:
         time_large(bench, pictures[0], repeats=1 if args.quick else 3)
         return
     started = time.perf_counter()
-    run_profiles(bench, pictures)
-    run_tiled(bench, pictures)
-    run_batches(bench, pictures, BATCH_SIZES)
+    paths = set(args.paths.split(","))
+    if "profile" in paths:
+        run_profiles(bench, pictures)
+    if "tiled" in paths:
+        run_tiled(bench, pictures)
+    if "batch" in paths:
+        run_batches(bench, pictures, BATCH_SIZES)
     print(
         f"{len(pictures)} {args.split} photos at {long_side} px, inpainter {inpainter.name}; "
         f"{time.perf_counter() - started:.0f} s\n"

@@ -54,6 +54,10 @@ MAX_CLIPPED_SHARE = 0.2
 """Share of the mark's pixels whose inversion may clip before the estimate is rejected."""
 MIN_GAIN = 0.05
 """Weaker placements are chance: a mark at 5% opacity changes a pixel by a dozen levels at most."""
+LOSSY_MAX_ALPHA = 0.6
+"""Opacity above which a JPEG's pixels are inpainted rather than inverted: its compression
+error, a few levels, is multiplied by 1/(1 − α), and past this an inpainter's guess at thin
+strokes is closer."""
 COPY_EVALUATIONS = 60
 """Cost evaluations spent polishing each further copy of a repeated mark."""
 SEAM = 2
@@ -197,19 +201,22 @@ def remove_blended(
     template: WatermarkTemplate | None,
     inpainter: Inpainter,
     mask: np.ndarray | None = None,
-    max_alpha: float = DEFAULT_MAX_ALPHA,
+    max_alpha: float | None = None,
     chroma: ChromaGrid = FULL_CHROMA,
 ) -> Deblended:
     """Remove a blended mark from `image` ((H, W, 3) uint8 RGB).
 
     With `template`: place it (position, scale 0.25 to 4, ±5°, repeated copies), fit its
     opacity gain, and invert. Without: estimate a tiled mark from its own copies. Pixels above
-    `max_alpha` or that clip are inpainted with `inpainter`; a poor estimate falls back to
+    `max_alpha` (by default 0.9, or 0.6 for a JPEG with subsampled chroma) or that clip are
+    inpainted with `inpainter`; a poor estimate falls back to
     inpainting `mask` (or, without one, the placed mark). `chroma`: how the image's chroma was
     sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). Raises DeblendError when there is
     nothing to remove and no mask.
     """
     _check_inputs(image, mask)
+    if max_alpha is None:
+        max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
     layers, how = (
         _place(image, template, chroma, max_alpha) if template is not None else _tiled(image)
     )

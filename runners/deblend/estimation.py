@@ -250,13 +250,20 @@ REPEAT_MIN_STRENGTH = 0.06
 removal's outline check reject a lattice that is really the photo's own."""
 
 
+FAINT_REPEAT_STRENGTH = 0.01
+"""The lattice threshold tried when the service's finds nothing."""
+
+
 def estimate_tiled(
     image: np.ndarray, *, min_copies: int = 5, detector: RepeatDetector | None = None
 ) -> TiledMark:
     """A tiled mark's layers over the whole of `image` ((H, W, 3) uint8), estimated from its
     own copies. Raises DeblendError when nothing repeats or too few copies fit."""
-    detector = detector or RepeatDetector(min_strength=REPEAT_MIN_STRENGTH)
-    pattern = detector.find(image)
+    pattern = (detector or RepeatDetector(min_strength=REPEAT_MIN_STRENGTH)).find(image)
+    if pattern is None and detector is None:
+        # A faint mark's lattice peaks are low but still the highest: the views' coherent
+        # outline, the fit and the removal's outline check reject a chance lattice.
+        pattern = RepeatDetector(min_strength=FAINT_REPEAT_STRENGTH).find(image)
     if pattern is None:
         raise DeblendError("no repeated pattern found")
     uncertainty = 0.5 / pattern.scale + 1.0

@@ -39,6 +39,10 @@ COHERENCE = 0.75
 """Agreement of gradient directions across views (1: all alike) required on the outline."""
 MIN_OUTLINE_PIECE = 12
 """Outline pieces of fewer pixels are chance agreements of photo edges."""
+TRUSTED_ALPHA = 0.15
+"""Free-fit opacity from which a pixel shows the mark clearly enough to fit its colour."""
+FAINT_TRUSTED_ALPHA = 0.06
+"""The least such opacity, for a faint mark."""
 WEAK_SHARE = 0.5
 """Share of the outline's gradient level from which a piece near the outline also counts."""
 WEAK_COHERENCE = 0.6
@@ -188,7 +192,11 @@ def fit_layers(
     observable = (variance > 50.0 * 3) & (count[..., 0] >= 2) & support
     slope = np.where(observable, covariance / np.maximum(variance, 1e-6), 1.0)
     free_alpha = np.clip(1.0 - slope, 0.0, 1.0)
-    trusted = observable & (free_alpha > 0.15)
+    # Clearly present: above `TRUSTED_ALPHA`, or for a faint mark (at 15 % no pixel reaches
+    # it) half of its own strongest opacity, still above regression noise.
+    strongest = float(np.percentile(free_alpha[observable], 99)) if observable.any() else 0.0
+    level = min(TRUSTED_ALPHA, max(FAINT_TRUSTED_ALPHA, 0.5 * strongest))
+    trusted = observable & (free_alpha > level)
     if int(trusted.sum()) < 8:
         raise DeblendError("the views do not share a visible mark: no consistent opacity")
     colour_value = _one_colour(views, backgrounds, weight, trusted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -11,11 +11,14 @@ import numpy as np
 
 from runners.deblend.inversion import invert
 from runners.deblend.quality import outline_residual
+from runners.deblend.refinement import refine_around
 from runners.deblend.template import DeblendError, WatermarkTemplate
 from runners.deblend.views import (
+    WEAK_REACH,
     background_hole,
     fill_holes,
     fit_layers,
+    fit_opacity,
     outline_support,
     without_specks,
 )
@@ -60,6 +63,28 @@ def _main_pieces(visible: np.ndarray) -> np.ndarray:
     return keep[labels]
 
 
+def _with_faint_parts(
+    views: np.ndarray,
+    valid: np.ndarray,
+    clear: np.ndarray,
+    alpha: np.ndarray,
+    colour: np.ndarray,
+    fill: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray]:
+    """(support, α) with the mark's fainter parts near its clear outline added.
+
+    W is kept from the clear part (the faint parts' backgrounds are guessed across a wider
+    hole, and would blur it); their α is fitted with it, on backgrounds filled around the
+    whole support so that they do not lean on the mark's own pixels. `fill` gives the views'
+    backgrounds for a support."""
+    support = outline_support(views, valid, reach=WEAK_REACH) | clear
+    faint = support & ~clear
+    if not faint.any():
+        return clear, alpha
+    faint_alpha = fit_opacity(views, fill(support), valid, faint, colour)
+    return support, np.where(faint, faint_alpha, alpha).astype(np.float32)
+
+
 def estimate_layers(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The shared mark's (α (H, W), W (H, W, 3)) at the images' size, float32.
 
@@ -68,12 +93,19 @@ def estimate_layers(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     _check_images(images)
     views = np.stack([image.astype(np.float32) for image in images])
     valid = np.ones(views.shape[:3], bool)
-    support = outline_support(views, valid)
-    if not support.any():
+    clear = outline_support(views, valid)
+    if not clear.any():
         raise DeblendError("no consistent mark: the images share no outline")
-    hole = background_hole(support)
+    hole = background_hole(clear)
     backgrounds = np.stack([fill_holes(view, hole) for view in views])
-    alpha, colour = fit_layers(views, backgrounds, valid, support)
+    alpha, colour = fit_layers(views, backgrounds, valid, clear)
+
+    def fill(hole_support: np.ndarray) -> np.ndarray:
+        hole = background_hole(hole_support)
+        return np.stack([fill_holes(view, hole) for view in views])
+
+    support, alpha = _with_faint_parts(views, valid, clear, alpha, colour, fill)
+    alpha, colour = refine_around(views, valid, alpha, colour, support)
     # Chance agreements of the photos leave specks of faint α; the template is the mark.
     visible = _main_pieces(alpha > VISIBLE_ALPHA)
     near = cv2.dilate(visible.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
@@ -218,13 +250,20 @@ REPEAT_MIN_STRENGTH = 0.06
 removal's outline check reject a lattice that is really the photo's own."""
 
 
+FAINT_REPEAT_STRENGTH = 0.01
+"""The lattice threshold tried when the service's finds nothing."""
+
+
 def estimate_tiled(
     image: np.ndarray, *, min_copies: int = 5, detector: RepeatDetector | None = None
 ) -> TiledMark:
     """A tiled mark's layers over the whole of `image` ((H, W, 3) uint8), estimated from its
     own copies. Raises DeblendError when nothing repeats or too few copies fit."""
-    detector = detector or RepeatDetector(min_strength=REPEAT_MIN_STRENGTH)
-    pattern = detector.find(image)
+    pattern = (detector or RepeatDetector(min_strength=REPEAT_MIN_STRENGTH)).find(image)
+    if pattern is None and detector is None:
+        # A faint mark's lattice peaks are low but still the highest: the views' coherent
+        # outline, the fit and the removal's outline check reject a chance lattice.
+        pattern = RepeatDetector(min_strength=FAINT_REPEAT_STRENGTH).find(image)
     if pattern is None:
         raise DeblendError("no repeated pattern found")
     uncertainty = 0.5 / pattern.scale + 1.0
@@ -246,16 +285,23 @@ def estimate_tiled(
     copies = int((valid.mean(axis=(1, 2)) >= 0.5).sum())
     if copies < min_copies:
         raise DeblendError(f"too few copies of the tiled mark in the image ({copies})")
-    cell_support = outline_support(views, valid)
-    if not cell_support.any():
+    cell_clear = outline_support(views, valid)
+    if not cell_clear.any():
         raise DeblendError("the repeated pattern has no consistent outline")
-    support = np.zeros((height, width), bool)
-    _paste(support, cell_support, offsets, top, left)
-    filled = fill_holes(pixels, background_hole(support))
-    backgrounds = np.stack(
-        [_take(filled, top + dy, left + dx, box_h, box_w)[0] for dy, dx in offsets]
+
+    def fill(cell_hole: np.ndarray) -> np.ndarray:
+        # The cell's copies tile the image: its hole is pasted on every copy and the photo
+        # filled once, so each view's background comes from its own surroundings.
+        support = np.zeros((height, width), bool)
+        _paste(support, cell_hole, offsets, top, left)
+        filled = fill_holes(pixels, background_hole(support))
+        return np.stack([_take(filled, top + dy, left + dx, box_h, box_w)[0] for dy, dx in offsets])
+
+    alpha_cell, colour_cell = fit_layers(views, fill(cell_clear), valid, cell_clear)
+    cell_support, alpha_cell = _with_faint_parts(
+        views, valid, cell_clear, alpha_cell, colour_cell, fill
     )
-    alpha_cell, colour_cell = fit_layers(views, backgrounds, valid, cell_support)
+    alpha_cell, colour_cell = refine_around(views, valid, alpha_cell, colour_cell, cell_support)
     alpha = np.zeros((height, width), np.float32)
     colour = np.zeros((height, width, 3), np.float32)
     _paste(alpha, alpha_cell, offsets, top, left)

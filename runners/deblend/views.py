@@ -23,7 +23,14 @@ import numpy as np
 
 from runners.deblend.template import DeblendError
 
-__all__ = ["background_hole", "fill_holes", "fit_layers", "outline_support", "without_specks"]
+__all__ = [
+    "background_hole",
+    "fill_holes",
+    "fit_layers",
+    "fit_opacity",
+    "outline_support",
+    "without_specks",
+]
 
 MIN_ALPHA = 0.01
 """Fitted opacities below this are regression noise, not mark."""
@@ -32,12 +39,23 @@ COHERENCE = 0.75
 """Agreement of gradient directions across views (1: all alike) required on the outline."""
 MIN_OUTLINE_PIECE = 12
 """Outline pieces of fewer pixels are chance agreements of photo edges."""
+TRUSTED_ALPHA = 0.15
+"""Free-fit opacity from which a pixel shows the mark clearly enough to fit its colour."""
+FAINT_TRUSTED_ALPHA = 0.06
+"""The least such opacity, for a faint mark."""
+WEAK_SHARE = 0.5
+"""Share of the outline's gradient level from which a piece near the outline also counts."""
+WEAK_COHERENCE = 0.6
+WEAK_REACH = 12
+"""Pixels from the clear outline within which fainter outline pieces are kept."""
 
 
-def outline_support(views: np.ndarray, valid: np.ndarray) -> np.ndarray:
+def outline_support(views: np.ndarray, valid: np.ndarray, *, reach: int = 0) -> np.ndarray:
     """(h, w) bool: where the mark is, from the median of the views' gradients.
 
-    `views`: (K, h, w, 3) float32; `valid`: (K, h, w) bool, False where a view has no pixel."""
+    `views`: (K, h, w, 3) float32; `valid`: (K, h, w) bool, False where a view has no pixel.
+    With `reach`, fainter outline pieces within that many pixels of the clear outline count
+    too (see `WEAK_SHARE`)."""
     gx = np.stack([cv2.Sobel(view, cv2.CV_32F, 1, 0, ksize=3) for view in views])
     gy = np.stack([cv2.Sobel(view, cv2.CV_32F, 0, 1, ksize=3) for view in views])
     enough = valid.sum(axis=0) >= 2
@@ -61,6 +79,15 @@ def outline_support(views: np.ndarray, valid: np.ndarray) -> np.ndarray:
     outline = without_specks(outline, MIN_OUTLINE_PIECE)
     if int(outline.sum()) < 12:
         return np.zeros(outline.shape, bool)
+    if reach > 0:
+        # Where the mark's colour is close to the photos' (a red mark over red photos) its
+        # outline is fainter and less coherent: weaker evidence is kept, but only near the
+        # clear outline, where a mark's further letters are, not anywhere in the photos.
+        weak = ((magnitude > WEAK_SHARE * level) & (coherence > WEAK_COHERENCE)).astype(np.uint8)
+        weak = without_specks(weak, MIN_OUTLINE_PIECE)
+        side = 2 * reach + 1
+        near = cv2.dilate(outline, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side)))
+        outline = outline | (weak & near)
     closed = cv2.morphologyEx(outline, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     contours, _ = cv2.findContours(closed, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     filled = np.zeros_like(closed)
@@ -165,12 +192,28 @@ def fit_layers(
     observable = (variance > 50.0 * 3) & (count[..., 0] >= 2) & support
     slope = np.where(observable, covariance / np.maximum(variance, 1e-6), 1.0)
     free_alpha = np.clip(1.0 - slope, 0.0, 1.0)
-    trusted = observable & (free_alpha > 0.15)
+    # Clearly present: above `TRUSTED_ALPHA`, or for a faint mark (at 15 % no pixel reaches
+    # it) half of its own strongest opacity, still above regression noise.
+    strongest = float(np.percentile(free_alpha[observable], 99)) if observable.any() else 0.0
+    level = min(TRUSTED_ALPHA, max(FAINT_TRUSTED_ALPHA, 0.5 * strongest))
+    trusted = observable & (free_alpha > level)
     if int(trusted.sum()) < 8:
         raise DeblendError("the views do not share a visible mark: no consistent opacity")
     colour_value = _one_colour(views, backgrounds, weight, trusted)
     colour = np.broadcast_to(colour_value, views.shape[1:]).astype(np.float32)
-    # With W known: I − W = (1 − α)(B − W), a line through the origin, one slope per pixel.
+    return fit_opacity(views, backgrounds, valid, support, colour), colour
+
+
+def fit_opacity(
+    views: np.ndarray,
+    backgrounds: np.ndarray,
+    valid: np.ndarray,
+    support: np.ndarray,
+    colour: np.ndarray,
+) -> np.ndarray:
+    """α (h, w) float32 inside `support` for a known W (`colour`, (h, w, 3)): with W known,
+    I − W = (1 − α)(B − W) is a line through the origin, one slope per pixel."""
+    weight = (valid & support[None]).astype(np.float32)[..., None]
     ci = (views - colour) * weight
     cb = (backgrounds - colour) * weight
     numerator = (ci * cb).sum(axis=(0, 3))
@@ -179,4 +222,4 @@ def fit_layers(
     alpha = np.where(known, 1.0 - numerator / np.maximum(denominator, 1e-6), 0.0)
     alpha = np.clip(alpha, 0.0, 1.0)
     alpha[alpha < MIN_ALPHA] = 0.0
-    return alpha.astype(np.float32), colour
+    return alpha.astype(np.float32)

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from runners.deblend import DeblendError, estimate_template
-from runners.deblend.estimation import estimate_layers
+from runners.deblend.estimation import estimate_layers, estimate_tiled
 from tests.runners.deblend_images import photos, white_logo
-from training.blends import blend_logo
+from training.blends import blend_logo, logo, tile_logo
 
 
 def test_eight_photos_with_one_mark_give_its_alpha_and_colour() -> None:
@@ -46,3 +46,13 @@ def test_images_of_different_sizes_are_refused() -> None:
 def test_photos_without_a_shared_mark_are_refused() -> None:
     with pytest.raises(DeblendError, match=r"no consistent mark|do not share"):
         estimate_template(photos(6, height=128, width=160))
+
+
+def test_a_faint_tiled_mark_is_estimated_from_its_copies() -> None:
+    clean = photos(4, height=256, width=320)[1]
+    rgba = logo("Stock", (255, 255, 255), height=20)
+    sample = tile_logo(clean, rgba, step=(52, 100), shear=50, offset=(7, 11), opacity=0.15)
+    tiled = estimate_tiled(sample.image)
+    mark = sample.alpha > 0.03
+    assert float(np.abs(tiled.alpha[mark] - sample.alpha[mark]).mean()) < 0.03
+    np.testing.assert_allclose(np.median(tiled.colour[tiled.alpha > 0.08], axis=0), 255, atol=10)

@@ -15,8 +15,8 @@ and a brand colour, at opacities 0.15 to 0.9, saved as PNG and as JPEG q90. Path
 - ``profile``: the logo file is the template; in the photo it appears at another scale
   (0.45 to 1.8), at a random place, sometimes partly outside the frame;
 - ``tiled``: a smaller logo stamped on a lattice over the whole photo; no template;
-- ``batch N``: N crops of the photos carrying one mark at one place; `estimate_template`
-  on all N, then each image de-blended with the estimate.
+- ``batch N``: N crops of the photos carrying one mark at one place; `estimate_template_at`
+  on all N, then each image de-blended with the estimate, tried first where it was seen.
 
 Each de-blending request also carries the exact mask, which is what it inpaints if it falls
 back, so "never worse than inpainting" is checked on the same pixels.
@@ -47,7 +47,7 @@ from skimage.metrics import structural_similarity
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from runners.compositing import blend
-from runners.deblend import DeblendError, WatermarkTemplate, estimate_template, remove_blended
+from runners.deblend import DeblendError, WatermarkTemplate, estimate_template_at, remove_blended
 from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.inpainter import Inpainter
 from runners.opencv_inpainter import OpenCVInpainter
@@ -196,11 +196,17 @@ class Bench:
         template: WatermarkTemplate | None,
         mask: np.ndarray,
         encoding: str,
+        seen_at: tuple[int, int] | None = None,
     ) -> tuple[np.ndarray, str]:
         chroma = JPEG_CHROMA if encoding == "jpeg" else FULL_CHROMA
         try:
             result = remove_blended(
-                image, template=template, inpainter=self.inpainter, mask=mask, chroma=chroma
+                image,
+                template=template,
+                inpainter=self.inpainter,
+                mask=mask,
+                chroma=chroma,
+                seen_at=seen_at,
             )
         except DeblendError as error:
             # Only raised without a mask; the benchmark always sends one.
@@ -323,14 +329,12 @@ def run_batches(bench: Bench, pictures: list[np.ndarray], sizes: tuple[int, ...]
                     for view in _views(pictures, count, size)
                 ]
                 try:
-                    template: WatermarkTemplate | None = estimate_template(
-                        [s.image for s in samples]
-                    )
+                    estimate = estimate_template_at([s.image for s in samples])
                 except DeblendError as error:
                     print(f"batch {count} {encoding} {opacity}: no estimate ({error})")
-                    template = None
+                    estimate = None
                 for sample in samples:
-                    if template is None:
+                    if estimate is None:
                         bench.score(
                             f"batch {count}",
                             sample,
@@ -347,8 +351,8 @@ def run_batches(bench: Bench, pictures: list[np.ndarray], sizes: tuple[int, ...]
                         sample,
                         opacity,
                         encoding,
-                        lambda image, s=sample, t=template, e=encoding: bench.remove(
-                            image, t, s.mask, e
+                        lambda image, s=sample, t=estimate, e=encoding: bench.remove(
+                            image, t.template, s.mask, e, seen_at=t.corner
                         ),
                     )
                 index += 1

@@ -24,7 +24,14 @@ from runners.deblend.views import (
 )
 from runners.detection.repeat import RepeatDetector
 
-__all__ = ["TiledMark", "estimate_layers", "estimate_template", "estimate_tiled"]
+__all__ = [
+    "EstimatedTemplate",
+    "TiledMark",
+    "estimate_layers",
+    "estimate_template",
+    "estimate_template_at",
+    "estimate_tiled",
+]
 
 MARGIN = 3
 """Pixels of empty border kept around an estimated template: its outline's gradients stay inside."""
@@ -126,16 +133,32 @@ def estimate_layers(images: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     return alpha, colour
 
 
+@dataclass(frozen=True)
+class EstimatedTemplate:
+    """A mark estimated from several images, and where it sits in them."""
+
+    template: WatermarkTemplate
+    corner: tuple[int, int]
+    """(row, col) of the template's top-left pixel in the images it came from."""
+
+
 def estimate_template(images: Sequence[np.ndarray]) -> WatermarkTemplate:
     """The mark shared by `images` (RGB uint8, one size, the mark at the same place in each),
     cut to its bounding box. Raises DeblendError when there is no consistent mark."""
+    return estimate_template_at(images).template
+
+
+def estimate_template_at(images: Sequence[np.ndarray]) -> EstimatedTemplate:
+    """`estimate_template`, and where the cut-out box lies in the images: removing the mark
+    from those same images can start there rather than search for it."""
     alpha, colour = estimate_layers(images)
     visible = alpha > VISIBLE_ALPHA
     rows, cols = np.flatnonzero(visible.any(axis=1)), np.flatnonzero(visible.any(axis=0))
     top, bottom = max(0, rows[0] - MARGIN), min(alpha.shape[0], rows[-1] + 1 + MARGIN)
     left, right = max(0, cols[0] - MARGIN), min(alpha.shape[1], cols[-1] + 1 + MARGIN)
     window = np.s_[top:bottom, left:right]
-    return WatermarkTemplate(alpha=alpha[window], colour=colour[window])
+    template = WatermarkTemplate(alpha=alpha[window], colour=colour[window])
+    return EstimatedTemplate(template=template, corner=(int(top), int(left)))
 
 
 # --- tiled marks --------------------------------------------------------------------------------

@@ -117,9 +117,16 @@ def _fallback(
 
 
 def _place(
-    image: np.ndarray, template: WatermarkTemplate, chroma: ChromaGrid, max_alpha: float
+    image: np.ndarray,
+    template: WatermarkTemplate,
+    chroma: ChromaGrid,
+    max_alpha: float,
+    seen_at: tuple[int, int] | None,
 ) -> tuple[Layers | None, str]:
     hypotheses = find_hypotheses(image, template)
+    if seen_at is not None:
+        height, width = template.shape
+        hypotheses.insert(0, [_pasted_at(seen_at, (width, height))])
     if not hypotheses:
         return None, "the template was not found in the image"
     best: tuple[float, Layers, str] | None = None
@@ -134,6 +141,20 @@ def _place(
     if best is None:
         return None, "the template was found but with no opacity"
     return best[1], best[2]
+
+
+def _pasted_at(corner: tuple[int, int], size: tuple[int, int]) -> Placement:
+    """The template at its own size with its top-left pixel at `corner` (row, col)."""
+    width, height = size
+    return Placement(
+        x=corner[1] + (width - 1) / 2,
+        y=corner[0] + (height - 1) / 2,
+        scale=1.0,
+        angle=0.0,
+        gain=1.0,
+        score=1.0,
+        pixel_size=size,
+    )
 
 
 def _placed(
@@ -203,6 +224,7 @@ def remove_blended(
     mask: np.ndarray | None = None,
     max_alpha: float | None = None,
     chroma: ChromaGrid = FULL_CHROMA,
+    seen_at: tuple[int, int] | None = None,
 ) -> Deblended:
     """Remove a blended mark from `image` ((H, W, 3) uint8 RGB).
 
@@ -211,14 +233,18 @@ def remove_blended(
     `max_alpha` (by default 0.9, or 0.6 for a JPEG with subsampled chroma) or that clip are
     inpainted with `inpainter`; a poor estimate falls back to
     inpainting `mask` (or, without one, the placed mark). `chroma`: how the image's chroma was
-    sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). Raises DeblendError when there is
-    nothing to remove and no mask.
+    sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). `seen_at`: (row, col) where the template,
+    at its own size, was estimated from this image among others (`estimate_template_at`):
+    tried first, beside what the search finds. Raises DeblendError when there is nothing to
+    remove and no mask.
     """
     _check_inputs(image, mask)
     if max_alpha is None:
         max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
     layers, how = (
-        _place(image, template, chroma, max_alpha) if template is not None else _tiled(image)
+        _place(image, template, chroma, max_alpha, seen_at)
+        if template is not None
+        else _tiled(image)
     )
     if layers is None:
         return _fallback(image, mask, None, inpainter, how)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from runners.deblend import DeblendError, estimate_template
+from runners.deblend import DeblendError, estimate_template, estimate_template_at, remove_blended
 from runners.deblend.estimation import estimate_layers, estimate_tiled
+from runners.opencv_inpainter import OpenCVInpainter
 from tests.runners.deblend_images import photos, white_logo
 from training.blends import blend_logo, logo, tile_logo
 
@@ -56,3 +57,28 @@ def test_a_faint_tiled_mark_is_estimated_from_its_copies() -> None:
     mark = sample.alpha > 0.03
     assert float(np.abs(tiled.alpha[mark] - sample.alpha[mark]).mean()) < 0.03
     np.testing.assert_allclose(np.median(tiled.colour[tiled.alpha > 0.08], axis=0), 255, atol=10)
+
+
+def test_an_estimate_says_where_it_was_seen_and_removal_starts_there() -> None:
+    rgba = white_logo(40)
+    samples = [
+        blend_logo(clean, rgba, top=70, left=60, opacity=0.35)
+        for clean in photos(8, height=192, width=256)
+    ]
+    estimate = estimate_template_at([sample.image for sample in samples])
+    mark = samples[0].alpha > 0.03
+    rows, cols = np.flatnonzero(mark.any(axis=1)), np.flatnonzero(mark.any(axis=0))
+    # The box's corner, give or take its margin and a faint fringe.
+    assert abs(estimate.corner[0] - rows[0]) <= 6 and abs(estimate.corner[1] - cols[0]) <= 6
+    sample = samples[3]
+    result = remove_blended(
+        sample.image,
+        template=estimate.template,
+        inpainter=OpenCVInpainter(),
+        mask=sample.mask,
+        seen_at=estimate.corner,
+    )
+    assert result.removal != "inpaint", result.detail
+    height, width = estimate.template.shape
+    centre = (estimate.corner[1] + (width - 1) / 2, estimate.corner[0] + (height - 1) / 2)
+    assert f"at ({centre[0]:.1f}, {centre[1]:.1f}) scale 1.000" in result.detail

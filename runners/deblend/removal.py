@@ -60,6 +60,8 @@ error, a few levels, is multiplied by 1/(1 − α), and past this an inpainter's
 strokes is closer."""
 COPY_EVALUATIONS = 60
 """Cost evaluations spent polishing each further copy of a repeated mark."""
+MAX_MIXED_SHARE = 0.5
+"""Share of the mark that may be inpainted inside a de-blended result; past it, all of it is."""
 SEAM = 2
 """Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
 
@@ -296,8 +298,13 @@ def remove_blended(
             detail=f"de-blended: {how}; outline residual {residual:.0%}, gradient x{ratio:.2f}",
         )
     grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    result, touched = _inpaint(recovered, grown, inpainter, feather=True)
     share = int(grown.sum()) / max(1, int(full_mark.sum()))
+    if share > MAX_MIXED_SHARE:
+        # Little is left to recover, and seams between recovered and inpainted strokes cost
+        # more than it gains: inpainting the whole mark is the better answer.
+        reason = f"{how}; {share:.0%} of the mark is too opaque to invert"
+        return _fallback(image, mask, full_mark, inpainter, reason)
+    result, touched = _inpaint(recovered, grown, inpainter, feather=True)
     return Deblended(
         image=result,
         removal="mixed",

@@ -3,6 +3,7 @@ through a real `bentoml serve`: time and quality, side by side.
 
     .venv/bin/python benchmarks/profile_removal.py                          # 4096x3072, OpenCV
     .venv/bin/python benchmarks/profile_removal.py --size 2048x1536 --requests 3
+    .venv/bin/python benchmarks/profile_removal.py --format jpeg            # a JPEG q90 upload
     .venv/bin/python benchmarks/profile_removal.py --model lama --weights big-lama.pt
 
 Each photo of the `benchmark` split of training.photos (`python -m training.photos fetch`
@@ -80,6 +81,12 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=2, help="benchmark photos used")
     parser.add_argument("--model", default="opencv")
     parser.add_argument("--weights")
+    parser.add_argument(
+        "--format",
+        choices=("png", "jpeg"),
+        default="png",
+        help="how the marked photo is uploaded (jpeg: quality 90, 4:2:0 chroma)",
+    )
     args = parser.parse_args()
     width, height = (int(part) for part in args.size.split("x"))
     opacities = [float(part) for part in args.opacities.split(",")]
@@ -109,13 +116,18 @@ def main() -> None:
                 for source in sources:
                     clean = cropped(load(source), width, height)
                     for opacity in opacities:
-                        run_row(client, source.name, clean, opacity, args.requests)
+                        run_row(client, source.name, clean, opacity, args.requests, args.format)
         finally:
             service.stop()
 
 
 def run_row(
-    client: httpx.Client, name: str, clean: np.ndarray, opacity: float, requests: int
+    client: httpx.Client,
+    name: str,
+    clean: np.ndarray,
+    opacity: float,
+    requests: int,
+    upload: str,
 ) -> None:
     height, width = clean.shape[:2]
     rgba = text_mark(width // 6, height // 20, opacity)
@@ -127,13 +139,17 @@ def run_row(
     profile = client.post(
         "/api/v1/watermarks", files={"watermark": ("mark.png", encode(rgba, "PNG"), "image/png")}
     ).json()
-    image, mask_png = encode(marked, "PNG"), encode(mask, "PNG")
+    if upload == "jpeg":
+        image, image_type = encode(marked, "JPEG", quality=90), "image/jpeg"
+    else:
+        image, image_type = encode(marked, "PNG"), "image/png"
+    mask_png = encode(mask, "PNG")
     times: dict[str, list[float]] = {"mask": [], "profile": []}
     server: dict[str, list[float]] = {"mask": [], "profile": []}
     answers: dict[str, httpx.Response] = {}
     for _ in range(requests):
         for kind in ("mask", "profile"):
-            files = {"image": ("marked.png", image, "image/png")}
+            files = {"image": (f"marked.{upload}", image, image_type)}
             data = {}
             if kind == "mask":
                 files["mask"] = ("mask.png", mask_png, "image/png")

@@ -29,7 +29,7 @@ from runners.deblend.placement import (
     refine,
     render,
 )
-from runners.deblend.quality import JUDGED_ALPHA, outline_residual
+from runners.deblend.quality import JUDGED_ALPHA, outline_contrast, outline_residual
 from runners.deblend.template import DeblendError, WatermarkTemplate
 from runners.inpainter import Inpainter
 
@@ -269,11 +269,18 @@ def remove_blended(
     # found nothing: without a mask there is then nothing to inpaint either. (A mostly
     # opaque mark is the exception: its thin invertible fringe magnifies any error, but it
     # is there, and is inpainted.)
-    if contrast < MIN_OUTLINE_CONTRAST:
-        reason = f"{how}; its outline is not visible (contrast {contrast:.1f})"
-        return _fallback(image, mask, None, inpainter, reason)
     marked = layers.alpha[layers.alpha > MARK_ALPHA]
     opaque = float((marked >= max_alpha).mean()) if marked.size else 0.0
+    if contrast < MIN_OUTLINE_CONTRAST:
+        if opaque >= OPAQUE_SHARE:
+            # Too opaque to leave an invertible fringe to judge by: the mark is there if its
+            # whole outline shows in the image, and then it is inpainted.
+            shown = outline_contrast(window, window, layers.alpha, layers.colour, layers.alpha > 0)
+            if shown >= MIN_OUTLINE_CONTRAST:
+                reason = f"{how}; too opaque to invert (outline contrast {shown:.1f})"
+                return _fallback(image, mask, full_mark, inpainter, reason)
+        reason = f"{how}; its outline is not visible (contrast {contrast:.1f})"
+        return _fallback(image, mask, None, inpainter, reason)
     if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
         reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
         return _fallback(image, mask, None, inpainter, reason)

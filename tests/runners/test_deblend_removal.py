@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from runners.deblend import DeblendError, WatermarkTemplate, remove_blended
+from runners.deblend.chroma import ChromaGrid
 from runners.opencv_inpainter import OpenCVInpainter
 from tests.runners.deblend_images import photos, white_logo
 from training.blends import blend_logo, logo, tile_logo
@@ -104,3 +105,21 @@ def test_inputs_of_the_wrong_shape_are_refused() -> None:
         remove_blended(
             image, template=template, inpainter=INPAINTER, mask=np.zeros((10, 10), np.uint8)
         )
+
+
+def test_a_jpeg_mark_too_opaque_to_invert_is_inpainted_where_it_is_placed() -> None:
+    # Solid strokes at 0.8 opacity: on a JPEG everything above 0.6 is inpainted, so no
+    # invertible fringe is left to judge the placement by; the outline itself shows it.
+    rgba = logo("Norden", (255, 255, 255), height=40, ring=False)
+    rgba[..., 3] = np.where(rgba[..., 3] > 0, 255, 0).astype(np.uint8)
+    clean = photos(2, height=192, width=256)[1]
+    sample = blend_logo(clean, rgba, top=60, left=30, opacity=0.8, encoding="jpeg")
+    result = remove_blended(
+        sample.image,
+        template=WatermarkTemplate.from_rgba(rgba),
+        inpainter=INPAINTER,
+        chroma=ChromaGrid((2, 2)),
+    )
+    assert result.removal == "inpaint", result.detail
+    assert result.inpainted[sample.alpha > 0.5].all()
+    assert not result.inpainted[:, :20].any()

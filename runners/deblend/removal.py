@@ -58,6 +58,9 @@ LOSSY_MAX_ALPHA = 0.6
 """Opacity above which a JPEG's pixels are inpainted rather than inverted: its compression
 error, a few levels, is multiplied by 1/(1 − α), and past this an inpainter's guess at thin
 strokes is closer."""
+CORE_QUANTILE = 0.9
+"""The mark's strokes' opacity is taken as this quantile of its placed α (the rest is the
+antialiased fringe)."""
 COPY_EVALUATIONS = 60
 """Cost evaluations spent polishing each further copy of a repeated mark."""
 MAX_MIXED_SHARE = 0.5
@@ -292,6 +295,13 @@ def remove_blended(
         return _fallback(image, mask, full_mark, inpainter, reason)
     if clipped_share > MAX_CLIPPED_SHARE:
         reason = f"{how}; {clipped_share:.0%} of its pixels clip when inverted"
+        return _fallback(image, mask, full_mark, inpainter, reason)
+    # On a JPEG, a mark whose strokes are too opaque to invert is inpainted whole: what its
+    # antialiased fringe would give back is less than the compression noise that inversion
+    # multiplies there, and seams run along every stroke.
+    core = float(np.quantile(marked, CORE_QUANTILE)) if marked.size else 0.0
+    if chroma.subsampled and core >= max_alpha:
+        reason = f"{how}; too opaque to invert on a JPEG (strokes at opacity {core:.2f})"
         return _fallback(image, mask, full_mark, inpainter, reason)
     recovered = image.copy()
     recovered[layers.window] = inversion.image

@@ -123,3 +123,23 @@ def test_a_jpeg_mark_too_opaque_to_invert_is_inpainted_where_it_is_placed() -> N
     assert result.removal == "inpaint", result.detail
     assert result.inpainted[sample.alpha > 0.5].all()
     assert not result.inpainted[:, :20].any()
+
+
+def test_on_a_jpeg_a_mark_mostly_above_half_opacity_is_inpainted_whole() -> None:
+    rgba = white_logo(40)
+    clean = photos(2, height=192, width=256)[1]
+    sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.7, encoding="jpeg")
+    template = WatermarkTemplate.from_rgba(rgba)
+    as_jpeg = remove_blended(
+        sample.image,
+        template=template,
+        inpainter=INPAINTER,
+        mask=sample.mask,
+        chroma=ChromaGrid((2, 2)),
+    )
+    assert as_jpeg.removal == "inpaint", as_jpeg.detail
+    assert "too opaque to invert on a JPEG" in as_jpeg.detail
+    np.testing.assert_array_equal(as_jpeg.image, _inpainted(sample.image, sample.mask))
+    # The same pixels taken for lossless are still de-blended where they can be.
+    as_png = remove_blended(sample.image, template=template, inpainter=INPAINTER)
+    assert as_png.removal != "inpaint", as_png.detail

@@ -71,11 +71,7 @@ def invert(
     clipped = np.zeros(a.shape, bool)
     if invertible.any():
         a_in = a[invertible][:, None]
-        if chroma.subsampled:
-            recovered = unblend(image, a, colour, chroma=chroma, max_alpha=max_alpha)[invertible]
-        else:
-            pixels = image[invertible].astype(np.float32)
-            recovered = (pixels - a_in * colour[invertible].astype(np.float32)) / (1.0 - a_in)
+        recovered = unblend(image, a, colour, chroma=chroma, max_alpha=max_alpha)[invertible]
         # The image's own error (rounding, compression) is magnified like the photo.
         slack = (tolerance + 0.5) / (1.0 - a_in)
         outside = ((recovered < -slack) | (recovered > 255.0 + slack)).any(axis=1)

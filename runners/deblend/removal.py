@@ -127,13 +127,14 @@ def _place(
     chroma: ChromaGrid,
     max_alpha: float,
     seen_at: tuple[int, int] | None,
-) -> tuple[Layers | None, str]:
+) -> tuple[Layers | None, str, float | None]:
+    """The best-placed copies, how they were found, and their `_gradient_ratio`."""
     hypotheses = find_hypotheses(image, template)
     if seen_at is not None:
         height, width = template.shape
         hypotheses.insert(0, [_pasted_at(seen_at, (width, height))])
     if not hypotheses:
-        return None, "the template was not found in the image"
+        return None, "the template was not found in the image", None
     best: tuple[float, Layers, str] | None = None
     for coarse in hypotheses:
         placed = _placed(image, template, coarse, chroma)
@@ -144,8 +145,8 @@ def _place(
         if best is None or ratio < best[0]:
             best = (ratio, layers, how)
     if best is None:
-        return None, "the template was found but with no opacity"
-    return best[1], best[2]
+        return None, "the template was found but with no opacity", None
+    return best[1], best[2], best[0]
 
 
 def _pasted_at(corner: tuple[int, int], size: tuple[int, int]) -> Placement:
@@ -246,11 +247,10 @@ def remove_blended(
     _check_inputs(image, mask)
     if max_alpha is None:
         max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
-    layers, how = (
-        _place(image, template, chroma, max_alpha, seen_at)
-        if template is not None
-        else _tiled(image)
-    )
+    if template is not None:
+        layers, how, ratio = _place(image, template, chroma, max_alpha, seen_at)
+    else:
+        (layers, how), ratio = _tiled(image), None
     if layers is None:
         return _fallback(image, mask, None, inpainter, how)
     full_mark = np.zeros(image.shape[:2], bool)
@@ -265,7 +265,8 @@ def remove_blended(
     contrast, residual = outline_residual(
         window, inversion.image, layers.alpha, layers.colour, usable
     )
-    ratio = _gradient_ratio(image, layers, chroma, max_alpha)
+    if ratio is None:
+        ratio = _gradient_ratio(image, layers, chroma, max_alpha)
     mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
     clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
     # A placement whose outline is not in the photo, or that removes next to none of it,

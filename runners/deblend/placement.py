@@ -44,11 +44,17 @@ MIN_SCALE, MAX_SCALE = 0.25, 4.0
 SCALE_STEPS_PER_OCTAVE = 8
 ANGLES = (-3.0, 3.0)
 """Degrees tried, besides 0, at the best scale of the coarse search; the fine search reaches
-the ±5° between and beyond."""
+the ±5° between and beyond, up to MAX_ANGLE."""
+MAX_ANGLE = 10.0
+"""Largest rotation (degrees) a placement may take: marks are put down about upright, and
+a search free to turn far fits chance texture instead."""
 COARSE_TEMPLATE_SIDE = 96
 """Length (pixels) of the mark's longer side on the copy each scale is matched on."""
 MIN_COARSE_SIDE = 8
 """The mark's shorter side is at least this long on the matched copy."""
+COARSE_MAX_PIXELS = 1_000_000
+"""Pixels of the largest copy matched on: a small mark in a large photo is matched on a copy
+where it is shorter than COARSE_TEMPLATE_SIDE rather than on most of the photo's pixels."""
 MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
 COPY_ENERGY = 0.3
@@ -65,6 +71,11 @@ BLUR = 1.5
 """Gaussian sigma (pixels) of the copies a first gain and position are found on."""
 REFINE_LONG_SIDE = 384
 """Windows larger than this are refined on a reduced copy first, then polished at full size."""
+FINE_TILE = 96
+"""Side (pixels) of the tiles a large window's full-size polish is judged on."""
+FINE_TILES = 8
+"""Tiles, spread along the mark's outline, a window larger than this many is judged on: after
+the reduced copy's search only sub-pixel detail is left, which every stretch of outline shows."""
 MIN_FITTED_GAIN = 0.02
 """Lowest gain the outline's crossing is looked for at: fainter marks change nothing visible."""
 GAIN_BISECTIONS = 16
@@ -129,7 +140,7 @@ class ResizedCopies:
 
     def __init__(self, template: WatermarkTemplate) -> None:
         self.alpha = template.alpha
-        self.premultiplied = template.alpha[..., None] * template.colour
+        self.premultiplied = template.premultiplied
         self._sizes: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
 
     def at(self, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
@@ -321,33 +332,74 @@ def _alpha_slope(alpha: np.ndarray) -> np.ndarray:
     return np.stack([gx / scale, gy / scale], axis=2).astype(np.float32)
 
 
-def _correlation(feature: np.ndarray, patch: np.ndarray) -> np.ndarray:
-    """Normalised cross-correlation of `patch` at every position of `feature` (valid part).
+class _Feature:
+    """An edge feature of a reduced copy, zero-padded so a copy of the mark may stand partly
+    outside the frame, with its integral tables (float64): every scale matched on that copy
+    shares them."""
 
-    OpenCV's own normalised mode computes window variances in single precision, which turns
-    flat windows into spurious high scores; the variances here come from float64 sums, and
-    nearly flat windows score nothing.
-    """
-    ph, pw = patch.shape[:2]
-    centred = (patch - patch.mean(axis=(0, 1))).astype(np.float32)
-    norm = float(np.sqrt((centred.astype(np.float64) ** 2).sum()))
-    numerator = cv2.matchTemplate(feature, centred, cv2.TM_CCORR).astype(np.float64)
-    data = feature.astype(np.float64)
-    total = cv2.integral(data)
-    squares = cv2.integral(data * data)
-    if total.ndim == 2:
-        total, squares = total[..., None], squares[..., None]
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = values
+        self._pad = (-1, -1)
 
-    def window_sum(table: np.ndarray) -> np.ndarray:
-        return table[ph:, pw:] - table[:-ph, pw:] - table[ph:, :-pw] + table[:-ph, :-pw]
+    def _pad_to(self, pad: tuple[int, int]) -> None:
+        # Patches grow with the scale: room for the rest of the copy's scales is made at once.
+        pad_y, pad_x = (max(need, math.ceil(1.5 * need) + 2) for need in pad)
+        self._pad = (pad_y, pad_x)
+        self._padded = cv2.copyMakeBorder(
+            self.values, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0
+        )
+        data = self._padded.astype(np.float64)
+        sums = cv2.integral(data)
+        self._sums = sums if sums.ndim == 3 else sums[..., None]
+        self._squares = cv2.integral((data * data).sum(axis=2))
+        self._frame = cv2.copyMakeBorder(
+            np.ones(self.values.shape[:2], np.float32),
+            pad_y,
+            pad_y,
+            pad_x,
+            pad_x,
+            cv2.BORDER_CONSTANT,
+            value=0,
+        )
 
-    count = ph * pw
-    sums = window_sum(total)
-    variance = np.maximum((window_sum(squares) - sums * sums / count).sum(axis=2), 0.0)
-    spread = np.sqrt(variance)
-    floor = FLAT_SPREAD * np.sqrt(count)
-    scores = np.where(spread > floor, numerator / np.maximum(spread * norm, 1e-9), 0.0)
-    return np.clip(scores, -1.0, 1.0).astype(np.float32)
+    def correlation(self, patch: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+        """Normalised cross-correlation of `patch` at every position of the feature padded
+        with `pad` (rows, cols) of zeros on each side (valid part), weighed by the share of
+        the patch's energy inside the frame: a window mostly over the padding correlates
+        well with anything after normalisation.
+
+        OpenCV's own normalised mode computes window variances in single precision, which
+        turns flat windows into spurious high scores; the variances here come from float64
+        sums, and nearly flat windows score nothing.
+        """
+        if pad[0] > self._pad[0] or pad[1] > self._pad[1]:
+            self._pad_to(pad)
+        ph, pw = patch.shape[:2]
+        height, width = self.values.shape[:2]
+        top, left = self._pad[0] - pad[0], self._pad[1] - pad[1]
+        rows, cols = height + 2 * pad[0], width + 2 * pad[1]
+        view = (slice(top, top + rows), slice(left, left + cols))
+        centred = (patch - patch.mean(axis=(0, 1))).astype(np.float32)
+        norm = float(np.sqrt((centred.astype(np.float64) ** 2).sum()))
+        numerator = cv2.matchTemplate(self._padded[view], centred, cv2.TM_CCORR)
+        out_h, out_w = rows - ph + 1, cols - pw + 1
+
+        def window_sum(table: np.ndarray) -> np.ndarray:
+            def at(dy: int, dx: int) -> np.ndarray:
+                return table[top + dy : top + dy + out_h, left + dx : left + dx + out_w]
+
+            return at(ph, pw) - at(0, pw) - at(ph, 0) + at(0, 0)
+
+        count = ph * pw
+        sums = window_sum(self._sums)
+        variance = window_sum(self._squares) - (sums * sums).sum(axis=2) / count
+        spread = np.sqrt(np.maximum(variance, 0.0))
+        floor = FLAT_SPREAD * np.sqrt(count)
+        scores = np.where(spread > floor, numerator / np.maximum(spread * norm, 1e-9), 0.0)
+        energy = (patch * patch).sum(axis=2)
+        inside = cv2.matchTemplate(self._frame[view], energy, cv2.TM_CCORR) / float(energy.sum())
+        scores = np.clip(scores, -1.0, 1.0) * np.sqrt(np.clip(inside, 0.0, 1.0))
+        return scores.astype(np.float32)
 
 
 def _template_feature(
@@ -376,7 +428,7 @@ Scored = tuple[float, float, float, float, np.ndarray, tuple[int, int], FeatureK
 
 
 def _score(
-    feature: np.ndarray,
+    feature: _Feature,
     template: WatermarkTemplate,
     scale: float,
     angle: float,
@@ -390,18 +442,10 @@ def _score(
     ph, pw = patch.shape[:2]
     # Padding lets a copy stand partly outside the frame (up to about half of it).
     pad_y, pad_x = ph // 2, pw // 2
-    padded = cv2.copyMakeBorder(feature, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0)
-    if padded.shape[0] < ph or padded.shape[1] < pw:
+    height, width = feature.values.shape[:2]
+    if height + 2 * pad_y < ph or width + 2 * pad_x < pw:
         return None
-    scores = _correlation(padded, patch)
-    # A window mostly over the padding correlates well with anything after normalisation:
-    # weigh each score by the share of the template inside the frame.
-    frame = cv2.copyMakeBorder(
-        np.ones_like(feature), pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0
-    )
-    energy = (patch * patch).sum(axis=2)
-    inside = cv2.matchTemplate(frame[..., 0], energy, cv2.TM_CCORR) / float(energy.sum())
-    scores = scores * np.sqrt(np.clip(inside, 0.0, 1.0))
+    scores = feature.correlation(patch, (pad_y, pad_x))
     top = float(scores.max())
     if top < min_score:
         return None
@@ -489,19 +533,20 @@ def find_hypotheses(
     height, width = image.shape[:2]
     visible = template.cropped().shape
     long_side, short_side = max(visible), min(visible)
-    features: dict[tuple[float, FeatureKind], np.ndarray] = {}
+    features: dict[tuple[float, FeatureKind], _Feature] = {}
     shrunk: dict[float, np.ndarray] = {}
     colour = template.single_colour()
     kinds: tuple[FeatureKind, ...] = (
         ("orientation",) if colour is None else ("orientation", "signed")
     )
     candidates: list[Scored] = []
+    largest = math.sqrt(COARSE_MAX_PIXELS / (height * width))
     for scale in _scales():
         # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
         # a scale step then shifts its ends by a pixel or two whatever its size, and small
         # and large scales meet chance correlations on equal terms.
         factor = min(1.0, COARSE_TEMPLATE_SIDE / (long_side * scale))
-        factor = min(1.0, max(factor, MIN_COARSE_SIDE / (short_side * scale)))
+        factor = min(1.0, max(factor, MIN_COARSE_SIDE / (short_side * scale)), largest)
         factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
         if short_side * scale * factor < 3 or max(height, width) * factor < 16:
             continue
@@ -509,9 +554,9 @@ def find_hypotheses(
             size = (max(1, round(width * factor)), max(1, round(height * factor)))
             small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
             shrunk[factor] = small
-            features[factor, "orientation"] = _orientation(small)
+            features[factor, "orientation"] = _Feature(_orientation(small))
             if colour is not None:
-                features[factor, "signed"] = _towards_colour(small, colour)
+                features[factor, "signed"] = _Feature(_towards_colour(small, colour))
         for kind in kinds:
             scored = _score(features[factor, kind], template, scale, 0.0, factor, min_score, kind)
             if scored is not None:
@@ -612,14 +657,20 @@ def deblended_gradient_energy(
         recovered = unblend(patch, layers.alpha, layers.colour, chroma=chroma, max_alpha=max_alpha)
     else:
         recovered = patch.astype(np.float32)
-    pairs_x = usable[:, 1:] & usable[:, :-1]
-    pairs_y = usable[1:] & usable[:-1]
-    dx = np.abs(np.diff(recovered, axis=1)).sum(axis=2)[pairs_x]
-    dy = np.abs(np.diff(recovered, axis=0)).sum(axis=2)[pairs_y]
-    count = int(dx.size + dy.size)
+    dx = np.abs(np.diff(recovered, axis=1))
+    dy = np.abs(np.diff(recovered, axis=0))
+    if usable.all():
+        height, width = usable.shape
+        count = height * (width - 1) + (height - 1) * width
+        total = float(dx.sum()) + float(dy.sum())
+    else:
+        pairs_x = usable[:, 1:] & usable[:, :-1]
+        pairs_y = usable[1:] & usable[:-1]
+        count = int(pairs_x.sum() + pairs_y.sum())
+        total = float(dx.sum(axis=2)[pairs_x].sum()) + float(dy.sum(axis=2)[pairs_y].sum())
     if count == 0:
         return math.inf, 0
-    return float((dx.sum() + dy.sum()) / count), count
+    return total / count, count
 
 
 def refine(
@@ -648,7 +699,13 @@ def refine(
         shrunk = _search(small, template, shrunk, coarse=True, budget=max_evaluations)
         placement = _scaled(shrunk, 1.0 / factor)
         placement = _search(
-            image, template, placement, coarse=False, budget=max_evaluations // 3, chroma=chroma
+            image,
+            template,
+            placement,
+            coarse=False,
+            budget=max_evaluations // 3,
+            chroma=chroma,
+            sampled=True,
         )
     else:
         placement = _search(
@@ -722,7 +779,13 @@ def _snapped(
     window = placement_window(template, [placement], image.shape[:2], margin=8)
     if window is None:
         return placement
-    cost = _cost(image, template, window, chroma=chroma)
+    cost = _cost(
+        image,
+        template,
+        window,
+        chroma=chroma,
+        tiles=_outline_tiles(template, placement, image.shape[:2], window),
+    )
     best, best_cost = placement, cost(placement)
     height, width = template.shape
     for size_x in _whole_near(width * placement.scale):
@@ -767,7 +830,10 @@ def _search(
     coarse: bool,
     budget: int,
     chroma: ChromaGrid = FULL_CHROMA,
+    sampled: bool = False,
 ) -> Placement:
+    """`placement` polished by pattern search; `sampled`: the sharp cost is judged on
+    `_outline_tiles` of a large window, not all of it."""
     shape = image.shape[:2]
     window = placement_window(template, [placement], shape, margin=8)
     if window is None:
@@ -784,7 +850,8 @@ def _search(
         steps = [0.5, 0.5, 0.01, 0.5, 0.04]
     else:
         steps = [0.4, 0.4, 0.005, 0.4, 0.04]
-    sharp = _cost(image, template, window, chroma=chroma)
+    tiles = _outline_tiles(template, placement, shape, window) if sampled else None
+    sharp = _cost(image, template, window, chroma=chroma, tiles=tiles)
     if coarse:
         placement = _best_gain(placement, sharp, peak, around=0.3)
     return _pattern(placement, sharp, steps, budget - budget // 2, peak)
@@ -797,19 +864,63 @@ def _cost(
     *,
     blur: float = 0.0,
     chroma: ChromaGrid = FULL_CHROMA,
+    tiles: list[tuple[int, int, int, int]] | None = None,
 ) -> Callable[[Placement], float]:
-    grid = chroma.shifted(window[0], window[1])
+    """The mean gradient of the image de-blended with a candidate, over `window`, or over
+    `tiles` of it only."""
+    parts = tiles if tiles is not None else [window]
+    grids = [chroma.shifted(part[0], part[1]) for part in parts]
     copies = ResizedCopies(template)
 
     def cost(candidate: Placement) -> float:
         if candidate.gain <= 0 or candidate.scale <= 0:
             return math.inf
-        layers = render(template, [candidate], image.shape[:2], window=window, copies=copies)
-        if blur > 0:
-            layers = _soft_layers(layers, blur)
-        return deblended_gradient_energy(image, layers, chroma=grid)[0]
+        total, count = 0.0, 0
+        for part, grid in zip(parts, grids, strict=True):
+            layers = render(template, [candidate], image.shape[:2], window=part, copies=copies)
+            if blur > 0:
+                layers = _soft_layers(layers, blur)
+            mean, pairs = deblended_gradient_energy(image, layers, chroma=grid)
+            if pairs:
+                total, count = total + mean * pairs, count + pairs
+        return total / count if count else math.inf
 
     return cost
+
+
+def _outline_tiles(
+    template: WatermarkTemplate,
+    placement: Placement,
+    shape: tuple[int, int],
+    window: tuple[int, int, int, int],
+) -> list[tuple[int, int, int, int]]:
+    """`window` as it is when it holds at most FINE_TILES tiles; else that many of its tiles,
+    spread evenly over those the placed mark's outline crosses."""
+    top, left, bottom, right = window
+    rows = list(range(top, bottom, FINE_TILE))
+    cols = list(range(left, right, FINE_TILE))
+    if len(rows) * len(cols) <= FINE_TILES:
+        return [window]
+    alpha = render(template, [replace(placement, gain=1.0)], shape, window=window).alpha
+    edges = np.abs(np.diff(alpha, axis=0))[:, :-1] + np.abs(np.diff(alpha, axis=1))[:-1]
+    tiles, energies = [], []
+    for row in rows:
+        for col in cols:
+            tile = (row, col, min(row + FINE_TILE, bottom), min(col + FINE_TILE, right))
+            tiles.append(tile)
+            energies.append(
+                float(edges[row - top : tile[2] - top, col - left : tile[3] - left].sum())
+            )
+    strongest = max(energies)
+    if strongest <= 0:
+        return [window]
+    crossed = [
+        tile for tile, energy in zip(tiles, energies, strict=True) if energy >= 0.25 * strongest
+    ]
+    if len(crossed) <= FINE_TILES:
+        return crossed
+    picks = np.linspace(0, len(crossed) - 1, FINE_TILES).round().astype(int)
+    return [crossed[index] for index in picks]
 
 
 def _blurred(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
@@ -865,7 +976,7 @@ def _moved(placement: Placement, index: int, step: float, peak: float) -> Placem
     if index == 2:
         return replace(placement, scale=placement.scale * math.exp(step))
     if index == 3:
-        return replace(placement, angle=placement.angle + step)
+        return replace(placement, angle=min(MAX_ANGLE, max(-MAX_ANGLE, placement.angle + step)))
     gain = placement.gain * math.exp(step)
     return replace(placement, gain=min(gain, 1.0 / peak))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -69,6 +70,13 @@ class WatermarkTemplate:
         out[..., :3] = np.rint(self.colour).astype(np.uint8)
         out[..., 3] = np.rint(self.alpha * 255.0).astype(np.uint8)
         return out
+
+    @cached_property
+    def premultiplied(self) -> np.ndarray:
+        """α·W, (h, w, 3) float32: what resizing and warping the mark interpolate."""
+        premultiplied = self.alpha[..., None] * self.colour
+        premultiplied.flags.writeable = False  # shared by every search over this template
+        return premultiplied
 
     def single_colour(self) -> np.ndarray | None:
         """(3,) float32: the mark's colour if it has one (within a few levels where it is

@@ -17,7 +17,9 @@ Search in two steps:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -52,9 +54,9 @@ COARSE_TEMPLATE_SIDE = 96
 """Length (pixels) of the mark's longer side on the copy each scale is matched on."""
 MIN_COARSE_SIDE = 8
 """The mark's shorter side is at least this long on the matched copy."""
-COARSE_MAX_PIXELS = 1_000_000
-"""Pixels of the largest copy matched on: a small mark in a large photo is matched on a copy
-where it is shorter than COARSE_TEMPLATE_SIDE rather than on most of the photo's pixels."""
+COARSE_MAX_PIXELS = 2048 * 1536 + 1
+"""Pixels of the largest copy matched on (half the sides of a 4096x3072 photo): a small mark
+in a larger photo is matched on a copy where it is shorter than COARSE_TEMPLATE_SIDE."""
 MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
 COPY_ENERGY = 0.3
@@ -76,8 +78,9 @@ FINE_TILE = 96
 FINE_TILES = 8
 """Tiles, spread along the mark's outline, a window larger than this many is judged on: after
 the reduced copy's search only sub-pixel detail is left, which every stretch of outline shows."""
-MIN_FITTED_GAIN = 0.02
-"""Lowest gain the outline's crossing is looked for at: fainter marks change nothing visible."""
+FAINTEST_GAIN = 0.02
+"""Gain below which a mark changes nothing visible: the outline's crossing is not looked for
+below it, and a placement this faint on the reduced copy is not polished at full size."""
 GAIN_BISECTIONS = 16
 SNAP_ANGLE = 1.0
 """Degrees from upright within which a pixel-sized (unrotated) placement is tried."""
@@ -539,8 +542,8 @@ def find_hypotheses(
     kinds: tuple[FeatureKind, ...] = (
         ("orientation",) if colour is None else ("orientation", "signed")
     )
-    candidates: list[Scored] = []
     largest = math.sqrt(COARSE_MAX_PIXELS / (height * width))
+    groups: dict[float, list[float]] = {}
     for scale in _scales():
         # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
         # a scale step then shifts its ends by a pixel or two whatever its size, and small
@@ -550,22 +553,32 @@ def find_hypotheses(
         factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
         if short_side * scale * factor < 3 or max(height, width) * factor < 16:
             continue
-        if factor not in shrunk:
-            size = (max(1, round(width * factor)), max(1, round(height * factor)))
-            small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-            shrunk[factor] = small
-            features[factor, "orientation"] = _Feature(_orientation(small))
-            if colour is not None:
-                features[factor, "signed"] = _Feature(_towards_colour(small, colour))
-        for kind in kinds:
-            scored = _score(features[factor, kind], template, scale, 0.0, factor, min_score, kind)
-            if scored is not None:
-                candidates.append(scored)
+        groups.setdefault(factor, []).append(scale)
+    for factor in groups:
+        size = (max(1, round(width * factor)), max(1, round(height * factor)))
+        shrunk[factor] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+    def matched(factor: float, kind: FeatureKind) -> list[Scored]:
+        small = shrunk[factor]
+        feature = _Feature(
+            _orientation(small) if kind == "orientation" else _towards_colour(small, colour)
+        )
+        features[factor, kind] = feature
+        scored = [
+            _score(feature, template, scale, 0.0, factor, min_score, kind)
+            for scale in groups[factor]
+        ]
+        return [s for s in scored if s is not None]
+
+    # Each copy and feature is matched on its own thread (OpenCV and NumPy let go of the GIL).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        jobs = [pool.submit(matched, factor, kind) for factor in groups for kind in kinds]
+        candidates = [scored for job in jobs for scored in job.result()]
+    removed = [_removed_energy(shrunk[c[3]], template, c) for c in candidates]
     # Correlation alone favours small scales (chance agreement with photo texture): every
     # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
     # the coarse peak's pixel or two of error); the one that removes most gradient wins,
     # for each feature.
-    removed = [_removed_energy(shrunk[c[3]], template, c) for c in candidates]
     ranked = [c for _, c in sorted(zip(removed, candidates, strict=True), key=lambda r: -r[0])]
     hypotheses = []
     for kind in kinds:
@@ -698,6 +711,8 @@ def refine(
         shrunk = _scaled(placement, factor)
         shrunk = _search(small, template, shrunk, coarse=True, budget=max_evaluations)
         placement = _scaled(shrunk, 1.0 / factor)
+        if placement.gain < FAINTEST_GAIN:
+            return placement  # no mark here: polishing it at full size would find none either
         placement = _search(
             image,
             template,
@@ -756,7 +771,7 @@ def fit_gain(
         recovered = invert(patch, alpha, unit.colour, max_alpha=max_alpha, chroma=grid).image
         return outline_contrast(recovered, patch, unit.alpha, unit.colour, judged)
 
-    low, high = math.log(MIN_FITTED_GAIN), math.log(1.0 / peak)
+    low, high = math.log(FAINTEST_GAIN), math.log(1.0 / peak)
     if low >= high or not remaining(low) > 0 > remaining(high):
         return placement
     for _ in range(GAIN_BISECTIONS):
@@ -926,7 +941,7 @@ def _outline_tiles(
 def _blurred(image: np.ndarray, window: tuple[int, int, int, int]) -> np.ndarray:
     """`image` with its `window` blurred (the rest is not read)."""
     top, left, bottom, right = window
-    soft = np.zeros_like(image)
+    soft = np.empty_like(image)
     soft[top:bottom, left:right] = cv2.GaussianBlur(image[top:bottom, left:right], (0, 0), BLUR)
     return soft
 

@@ -167,6 +167,8 @@ def _placed(
     image: np.ndarray, template: WatermarkTemplate, coarse: list[Placement], chroma: ChromaGrid
 ) -> tuple[Layers, str] | None:
     first = refine(image, template, coarse[0], chroma=chroma)
+    if first.gain < MIN_GAIN:
+        return None  # the strongest copy has no opacity: its weaker peaks are chance too
     # Copies of a repeated mark share its scale, angle and opacity: each further copy
     # starts from the first one's and only needs a short polish of its position.
     placements = [first] + [

@@ -44,6 +44,9 @@ __all__ = [
 
 MIN_SCALE, MAX_SCALE = 0.25, 4.0
 SCALE_STEPS_PER_OCTAVE = 8
+FINE_SCALE_STEPS = (0.0, -0.5, -0.25, 0.25, 0.5)
+"""Fractions of a scale step around the coarse search's best scale (0: that scale itself),
+scored again on a copy twice as fine."""
 ANGLES = (-3.0, 3.0)
 """Degrees tried, besides 0, at the best scale of the coarse search; the fine search reaches
 the ±5° between and beyond, up to MAX_ANGLE."""
@@ -326,6 +329,13 @@ def _towards_colour(pixels: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return np.stack([vx / scale, vy / scale], axis=2).astype(np.float32)
 
 
+def _edge_feature(pixels: np.ndarray, kind: FeatureKind, colour: np.ndarray | None) -> np.ndarray:
+    if kind == "signed":
+        assert colour is not None
+        return _towards_colour(pixels, colour)
+    return _orientation(pixels)
+
+
 def _alpha_slope(alpha: np.ndarray) -> np.ndarray:
     """The template side of `_towards_colour`: α's own gradient, same normalisation."""
     data = alpha * 255.0
@@ -560,9 +570,7 @@ def find_hypotheses(
 
     def matched(factor: float, kind: FeatureKind) -> list[Scored]:
         small = shrunk[factor]
-        feature = _Feature(
-            _orientation(small) if kind == "orientation" else _towards_colour(small, colour)
-        )
+        feature = _Feature(_edge_feature(small, kind, colour))
         features[factor, kind] = feature
         scored = [
             _score(feature, template, scale, 0.0, factor, min_score, kind)
@@ -585,6 +593,32 @@ def find_hypotheses(
         best = next((c for c in ranked if c[6] == kind), None)
         if best is None:
             continue
+        # The winning scale, and half and quarter steps around it, on a copy twice as fine
+        # (up to a quarter of the largest coarse copy's pixels): a coarse scale a few per
+        # cent off puts a long mark's ends too far out for the refinement to pull in, and on
+        # the coarse copy the scores of neighbouring scales are too jagged to tell.
+        finer = min(1.0, 2.0 * best[3], largest / 2)
+        if finer > best[3] * 1.2:
+            if finer not in shrunk:
+                size = (max(1, round(width * finer)), max(1, round(height * finer)))
+                shrunk[finer] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+            if (finer, kind) not in features:
+                features[finer, kind] = _Feature(_edge_feature(shrunk[finer], kind, colour))
+            rescored = [
+                _score(
+                    features[finer, kind],
+                    template,
+                    best[1] * 2.0 ** (step / SCALE_STEPS_PER_OCTAVE),
+                    0.0,
+                    finer,
+                    min_score,
+                    kind,
+                )
+                for step in FINE_SCALE_STEPS
+            ]
+            found = [scored for scored in rescored if scored is not None]
+            if found:
+                best = max(found, key=lambda scored: float(scored[4].max()))
         # Angles only at the winning scale: a few degrees barely move the scale's score.
         for angle in ANGLES:
             feature = features[best[3], kind]

@@ -760,6 +760,8 @@ def refine(
         placement = _search(
             image, template, placement, coarse=True, budget=max_evaluations, chroma=chroma
         )
+        if placement.gain < FAINTEST_GAIN:
+            return placement
     placement = _snapped(image, template, placement, chroma)
     if chroma.subsampled:
         # A JPEG's noise, divided by 1 − α, pulls the gradient cost's gain low; on a
@@ -895,6 +897,10 @@ def _search(
         soft = _blurred(image, window)
         soft_cost = _cost(soft, template, window, blur=BLUR)
         placement = _best_gain(placement, soft_cost, peak)
+        if placement.gain < 1.05 * FAINTEST_GAIN:
+            # The best gain is the faintest tried: any inversion here only roughens the
+            # image, so nothing is here to polish.
+            return replace(placement, gain=0.0)
         placement = _pattern(placement, soft_cost, [2.0, 2.0, 0.08, 2.5, 0.15], budget // 2, peak)
         steps = [0.5, 0.5, 0.01, 0.5, 0.04]
     else:
@@ -1040,7 +1046,7 @@ def _best_gain(
 ) -> Placement:
     """Golden-section search for the gain alone, over the whole range or within a factor
     exp(±`around`) of the current gain; a first guess for the joint search."""
-    low, high = math.log(0.02), math.log(1.0 / peak)
+    low, high = math.log(FAINTEST_GAIN), math.log(1.0 / peak)
     if around is not None:
         centre = math.log(placement.gain)
         low, high = max(low, centre - around), min(high, centre + around)

@@ -80,10 +80,8 @@ class WatermarkApi:
     async def remove_watermark(self, request: Request) -> Response:
         async def work(upload: Upload) -> Response:
             output = choose_output_format(request.headers.get("accept"), upload.output_format)
-            template = await self.profiles.template_for(request.state.account, upload.watermark)
-            removal = await self.remover.remove(
-                upload.image, upload.mask, output=output, template=template
-            )
+            mark = await self.profiles.mark_for(request.state.account, upload.watermark)
+            removal = await self.remover.remove(upload.image, upload.mask, output=output, mark=mark)
             logger.info(
                 "remove-watermark request=%s %dx%d mask=%.1f%% (%s) %s model=%s %s %.3fs",
                 request_id_of(request.scope),

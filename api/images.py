@@ -157,11 +157,6 @@ def decode_watermark_png(data: bytes, *, max_dimension: int, max_pixels: int) ->
     return np.ascontiguousarray(rgba)
 
 
-def encode_rgba_png(rgba: np.ndarray) -> bytes:
-    """An ``(h, w, 4)`` uint8 RGBA template as the PNG a watermark profile keeps."""
-    return _save(Image.fromarray(rgba, mode="RGBA"), "PNG", None, compress_level=6)
-
-
 def _open_checked(
     data: bytes,
     *,

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from starlette.concurrency import run_in_threadpool
 
-from api.images import decode_watermark_png
+from api.profile_marks import decode_profile_mark
 from api.removal import Remover
 from auth.plans import Plan
 from auth.records import Account
@@ -57,15 +57,15 @@ def account_of(owner: Owner) -> Account:
 def removal_processor(remover: Remover) -> Processor:
     async def process(job_input: JobInput) -> Outcome:
         try:
-            template = None
+            mark = None
             if job_input.watermark is not None:
-                template = await run_in_threadpool(
-                    decode_watermark_png,
+                mark = await run_in_threadpool(
+                    decode_profile_mark,
                     job_input.watermark,
                     max_dimension=remover.settings.max_dimension,
                     max_pixels=remover.settings.watermark_max_pixels,
                 )
-            removal = await remover.remove(job_input.image, job_input.mask, template=template)
+            removal = await remover.remove(job_input.image, job_input.mask, mark=mark)
         except ServiceUnavailable as exc:
             return Failed(error_body(exc.status_code, exc.detail), retryable=True)
         except ServiceError as exc:

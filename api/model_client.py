@@ -26,6 +26,7 @@ from runners.batch import detect_items, inpaint_items, pack_item, unpack_detecti
 from runners.deblend import Deblended
 from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.deblend_calls import (
+    EstimatedMark,
     deblend_call,
     estimate_call,
     optional_mask,
@@ -82,14 +83,16 @@ class ModelClient(Protocol):
         template: np.ndarray | None,
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
+        seen_at: tuple[int, int] | None = None,
     ) -> Deblended:
         """Invert the blend of a mark: ``template`` ``(h, w, 4)`` uint8 RGBA (None: estimated
         from the image's own repeats), ``mask`` ``(H, W)`` uint8 or None, ``chroma`` where the
-        upload kept its colour samples; `DeblendRefused`."""
+        upload kept its colour samples, ``seen_at`` (row, col) where an estimated template's
+        box lay in photos of this size; `DeblendRefused`."""
         ...
 
-    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
-        """Same-size RGB images carrying one mark -> its ``(h, w, 4)`` uint8 RGBA template;
+    async def estimate_template(self, images: list[np.ndarray]) -> EstimatedMark:
+        """Same-size RGB images carrying one mark -> its template and where it lies in them;
         `DeblendRefused` when no mark can be estimated from them."""
         ...
 
@@ -134,6 +137,7 @@ class InProcessModels:
         template: np.ndarray | None,
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
+        seen_at: tuple[int, int] | None = None,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.to_thread(
@@ -143,10 +147,11 @@ class InProcessModels:
                 optional_template(template),
                 optional_mask(mask),
                 pack_chroma(chroma),
+                list(seen_at or ()),
             )
             return _deblended(answer)
 
-    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
+    async def estimate_template(self, images: list[np.ndarray]) -> EstimatedMark:
         with _model_errors():
             answer = await asyncio.to_thread(estimate_call, images)
             return _estimated(answer)
@@ -196,6 +201,7 @@ class RunnerClient:
         template: np.ndarray | None,
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
+        seen_at: tuple[int, int] | None = None,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.wait_for(
@@ -205,13 +211,14 @@ class RunnerClient:
                         template=optional_template(template),
                         mask=optional_mask(mask),
                         chroma=pack_chroma(chroma),
+                        seen_at=list(seen_at or ()),
                     )
                 ),
                 self._call_timeout_s,
             )
             return _deblended(answer)
 
-    async def estimate_template(self, images: list[np.ndarray]) -> np.ndarray:
+    async def estimate_template(self, images: list[np.ndarray]) -> EstimatedMark:
         with _model_errors():
             answer = await asyncio.wait_for(
                 _once_more_on_dropped_connection(
@@ -240,7 +247,7 @@ def _deblended(answer: dict[str, Any]) -> Deblended:
     return unpacked
 
 
-def _estimated(answer: dict[str, Any]) -> np.ndarray:
+def _estimated(answer: dict[str, Any]) -> EstimatedMark:
     unpacked = unpack_estimate(answer)
     if isinstance(unpacked, str):
         raise DeblendRefused(f"No watermark could be estimated from these images: {unpacked}")

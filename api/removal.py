@@ -2,7 +2,7 @@
 
     remover = Remover(models, settings)
     result = await remover.remove(image_bytes, mask_bytes)    # mask_bytes None: detect first
-    result = await remover.remove(image_bytes, None, template=rgba)   # a watermark profile
+    result = await remover.remove(image_bytes, None, mark=mark)   # a watermark profile
     found = await remover.detect(image_bytes)
 
 Decoding and encoding run in worker threads, the models in the model process
@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from api.images import DecodedImage, decode_image, decode_mask, encode_mask_png, encode_result
 from api.model_client import DeblendRefused, ModelClient
 from api.output_format import OutputFormat
+from api.profile_marks import ProfileMark
 from errors import BadRequest, NotFound, UnprocessableEntity
 from runners.detection.detector import Detection, Region
 from runners.model_info import ModelInfo
@@ -131,11 +132,11 @@ class Remover:
         mask_bytes: bytes | None,
         *,
         output: OutputFormat = OutputFormat.PNG,
-        template: np.ndarray | None = None,
+        mark: ProfileMark | None = None,
     ) -> Removal:
         """Clean the image: with the client's mask, or with the mask detection finds; with a
-        watermark profile's ``(h, w, 4)`` RGBA `template`, by inverting the mark's blend
-        (the mask, if sent, says where the mark is)."""
+        watermark profile's `mark`, by inverting the mark's blend (the mask, if sent, says
+        where the mark is)."""
         started = time.perf_counter()
         image = await self._decode(image_bytes)
         info = await self.model_info()
@@ -150,7 +151,7 @@ class Remover:
                 max_dimension=self.settings.max_dimension,
             )
             source: MaskSource = "uploaded"
-        elif template is not None:
+        elif mark is not None:
             source = "profile"
         else:
             detection = await self._detect(image, info)
@@ -158,8 +159,10 @@ class Remover:
                 raise UnprocessableEntity(NO_WATERMARK_FOUND)
             mask, regions, source = detection.mask, len(detection.regions), "detected"
         removal: RemovalKind = "inpaint"
-        if template is not None:
-            done = await self.models.deblend(image.rgb, template, mask, image.chroma)
+        if mark is not None:
+            done = await self.models.deblend(
+                image.rgb, mark.rgba, mask, image.chroma, seen_at=mark.corner_in(image.size)
+            )
             pixels, removal = done.image, done.removal
             share = float(done.inpainted.mean()) if mask is None else float((mask > 0).mean())
         else:

@@ -8,8 +8,8 @@
 A profile belongs to the key that made it: another key's profile is 404, exactly like one
 that does not exist. Creating costs one request for an uploaded PNG and one per image for
 an estimated profile (charged by the handler once the form is read, before the model
-runs). `Profiles.template_for` is what remove-watermark, jobs and batches use to turn a
-``watermark`` field into the mark's pixels.
+runs). `Profiles.mark_for` is what remove-watermark, jobs and batches use to turn a
+``watermark`` field into the mark (`api.profile_marks`).
 """
 
 from __future__ import annotations
@@ -26,9 +26,16 @@ from starlette.responses import JSONResponse, Response
 
 from api.accounts_middleware import CHARGE
 from api.capacity import UploadSlots
-from api.images import decode_image, decode_watermark_png, encode_rgba_png
+from api.images import decode_image, decode_watermark_png
 from api.model_client import ModelClient
 from api.output_format import prefers_png
+from api.profile_marks import (
+    ProfileMark,
+    SeenAt,
+    decode_profile_mark,
+    encode_profile_png,
+    seen_at_of,
+)
 from api.routing import AUTHENTICATED, CHARGED_BY_HANDLER, Policy, route
 from api.store_outage import store_outage_as_503
 from api.uploads import FormSpec, read_form
@@ -68,14 +75,14 @@ class Profiles:
             raise NotFound(f"No watermark profile {profile_id[:80]}")
         return found
 
-    async def template_for(self, account: Account, watermark: str | None) -> np.ndarray | None:
-        """The ``(h, w, 4)`` RGBA mark a request's ``watermark`` field names (None: none
-        named); 404 when it names none of the caller's profiles."""
+    async def mark_for(self, account: Account, watermark: str | None) -> ProfileMark | None:
+        """The mark a request's ``watermark`` field names (None: none named); 404 when it
+        names none of the caller's profiles."""
         if watermark is None or not watermark.strip():
             return None
         profile = await self.profile_of(account, watermark.strip())
         return await run_in_threadpool(
-            decode_watermark_png,
+            decode_profile_mark,
             profile.png,
             max_dimension=self.settings.max_dimension,
             max_pixels=self.settings.watermark_max_pixels,
@@ -142,8 +149,8 @@ class WatermarksApi:
             png, source = marks[0].data, "upload"
             name = name or (marks[0].filename or "watermark")[:MAX_NAME_CHARS]
         elif len(images) >= 2:
-            rgba = await self._estimate(request, [part.data for part in images])
-            png = await run_in_threadpool(encode_rgba_png, rgba)
+            rgba, seen_at = await self._estimate(request, [part.data for part in images])
+            png = await run_in_threadpool(encode_profile_png, rgba, seen_at)
             self._refuse_oversized_estimate(rgba, png)
             source = "estimated"
             name = name or "estimated"
@@ -222,7 +229,7 @@ class WatermarksApi:
                 "watermark profile caps; crop the images closer to the mark"
             )
 
-    async def _estimate(self, request: Request, uploads: list[bytes]) -> np.ndarray:
+    async def _estimate(self, request: Request, uploads: list[bytes]) -> tuple[np.ndarray, SeenAt]:
         decoded = []
         for data in uploads:
             image = await run_in_threadpool(
@@ -235,7 +242,9 @@ class WatermarksApi:
             raise BadRequest(f"The images must share one size to estimate a mark; got {listed}")
         # Charged once the form is known to be usable, before the model works on it.
         await getattr(request.state, CHARGE)(len(decoded))
-        return await self.models.estimate_template(decoded)
+        estimate = await self.models.estimate_template(decoded)
+        (height, width), (row, col) = decoded[0].shape[:2], estimate.corner
+        return estimate.rgba, SeenAt(x=col, y=row, image_width=width, image_height=height)
 
 
 def _too_many(limit: int) -> Conflict:
@@ -249,6 +258,8 @@ def profile_json(profile: WatermarkProfile) -> dict[str, object]:
         "width": profile.width,
         "height": profile.height,
         "source": profile.source,
+        # Where an estimated mark lay in the photos it came from (None for an upload).
+        "seen_at": None if (seen := seen_at_of(profile.png)) is None else seen.to_json(),
         "created_at": datetime.fromtimestamp(profile.created_at, UTC)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),

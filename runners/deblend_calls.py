@@ -4,7 +4,8 @@ The HTTP side reaches `runners.deblend` through the model runner like every othe
 call. Arguments and answers are plain arrays and dicts, since BentoML validates and
 re-serialises them on the way (as `runners.batch` does for detections):
 
-- an absent template or mask travels as an empty array (``(0, 0, 4)``, ``(0, 0)``);
+- an absent template or mask travels as an empty array (``(0, 0, 4)``, ``(0, 0)``), an
+  absent position (`seen_at`) as an empty list;
 - an answer is ``{"image", "removal", "inpainted", "detail"}``, or ``{"refused": reason}``
   when `DeblendError` said there is nothing this method can do with the input: a refusal
   is an answer about the input, not a failure of the runner, so it travels as data and the
@@ -14,6 +15,7 @@ re-serialises them on the way (as `runners.batch` does for detections):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,7 +24,7 @@ from runners.deblend import (
     Deblended,
     DeblendError,
     WatermarkTemplate,
-    estimate_template,
+    estimate_template_at,
     remove_blended,
 )
 from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
@@ -54,16 +56,38 @@ def unpack_chroma(packed: Sequence[int]) -> ChromaGrid:
     return ChromaGrid(step=(values[0], values[1]), origin=(values[2], values[3]))
 
 
+@dataclass(frozen=True)
+class EstimatedMark:
+    """A mark estimated from several images, as the model process answers it."""
+
+    rgba: np.ndarray
+    """(h, w, 4) uint8: the template, cut to its box."""
+    corner: tuple[int, int]
+    """(row, col) of the box's top-left pixel in the images it came from."""
+
+
+def unpack_seen_at(packed: Sequence[int]) -> tuple[int, int] | None:
+    values = [int(value) for value in packed]
+    if not values:
+        return None
+    if len(values) != 2:
+        raise DeblendError(f"a position is [row, col], got {values}")
+    return values[0], values[1]
+
+
 def deblend_call(
     inpainter: Inpainter,
     image: np.ndarray,
     template_rgba: np.ndarray,
     mask: np.ndarray,
     chroma: Sequence[int] = (),
+    seen_at: Sequence[int] = (),
 ) -> dict[str, Any]:
     """Run `remove_blended` for one image: ``template_rgba`` ``(h, w, 4)`` uint8 or empty (the
     image's own repeats are the template), ``mask`` ``(H, W)`` uint8 or empty, ``chroma``
-    the upload's chroma grid (`pack_chroma`; empty: every pixel its own)."""
+    the upload's chroma grid (`pack_chroma`; empty: every pixel its own), ``seen_at``
+    ``[row, col]`` where an estimated template's box lay in images of this one's size (it
+    is tried first), or empty."""
     image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     try:
         template = (
@@ -77,6 +101,7 @@ def deblend_call(
             inpainter=inpainter,
             mask=np.asarray(mask, dtype=np.uint8) if mask.size else None,
             chroma=unpack_chroma(chroma),
+            seen_at=unpack_seen_at(seen_at),
         )
     except DeblendError as refused:
         return {"refused": str(refused)}
@@ -108,19 +133,21 @@ def unpack_deblended(answer: dict[str, Any]) -> Deblended | str:
 
 
 def estimate_call(images: Sequence[np.ndarray]) -> dict[str, Any]:
-    """Estimate one template from images carrying the same mark: ``{"rgba"}`` ``(h, w, 4)``
-    uint8, or ``{"refused": reason}``."""
+    """Estimate one template from images carrying the same mark: ``{"rgba", "corner"}``
+    (``(h, w, 4)`` uint8 and ``[row, col]`` of its box in the images), or
+    ``{"refused": reason}``."""
     try:
-        template = estimate_template([np.asarray(image, dtype=np.uint8) for image in images])
+        estimate = estimate_template_at([np.asarray(image, dtype=np.uint8) for image in images])
     except DeblendError as refused:
         return {"refused": str(refused)}
-    return {"rgba": template.to_rgba()}
+    return {"rgba": estimate.template.to_rgba(), "corner": list(estimate.corner)}
 
 
-def unpack_estimate(answer: dict[str, Any]) -> np.ndarray | str:
+def unpack_estimate(answer: dict[str, Any]) -> EstimatedMark | str:
     if "refused" in answer:
         return str(answer["refused"])
     rgba = np.asarray(answer["rgba"], dtype=np.uint8)
     if rgba.ndim != 3 or rgba.shape[2] != 4:
         raise ValueError(f"expected an (h, w, 4) template, got {rgba.shape}")
-    return rgba
+    row, col = (int(value) for value in answer["corner"])
+    return EstimatedMark(rgba=rgba, corner=(row, col))

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from api.model_client import DeblendRefused, InProcessModels
+from api.profile_marks import ProfileMark, SeenAt
 from api.removal import Remover
 from runners.deblend import Deblended
 from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
@@ -37,6 +38,7 @@ class Given(InProcessModels):
         self.refuse = refuse
         self.deblend_calls: list[tuple[np.ndarray | None, np.ndarray | None]] = []
         self.chroma_grids: list[ChromaGrid] = []
+        self.seen_at: list[tuple[int, int] | None] = []
         self.inpaint_calls = 0
 
     async def detect(self, image: np.ndarray) -> Detection:
@@ -54,12 +56,14 @@ class Given(InProcessModels):
         template: np.ndarray | None,
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
+        seen_at: tuple[int, int] | None = None,
     ) -> Deblended:
         self.deblend_calls.append((template, mask))
         self.chroma_grids.append(chroma)
+        self.seen_at.append(seen_at)
         if self.refuse:
             raise DeblendRefused("The watermark could not be de-blended: too few repeats")
-        return await super().deblend(image, template, mask, chroma)
+        return await super().deblend(image, template, mask, chroma, seen_at)
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.inpaint_calls += 1
@@ -135,3 +139,18 @@ async def test_the_uploads_chroma_grid_reaches_the_deblending(
     photo = encode(clean_photo(), fmt, **options)
     await Remover(models, TILED_ON).remove(photo, None)
     assert models.chroma_grids == [grid]
+
+
+@pytest.mark.parametrize(
+    ("seen_in", "expected"),
+    [((256, 192), (40, 50)), ((512, 384), None)],
+)
+async def test_an_estimated_profile_is_tried_where_it_was_seen_in_photos_of_its_size(
+    seen_in: tuple[int, int], expected: tuple[int, int] | None
+) -> None:
+    models = Given(())
+    rgba = np.zeros((40, 100, 4), np.uint8)
+    rgba[10:30, 10:90] = (255, 255, 255, 200)
+    mark = ProfileMark(rgba, SeenAt(x=50, y=40, image_width=seen_in[0], image_height=seen_in[1]))
+    await Remover(models, Settings()).remove(PHOTO, None, mark=mark)
+    assert models.seen_at == [expected]

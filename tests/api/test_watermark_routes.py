@@ -16,6 +16,7 @@ from tests.api.contract_schemas import contract_validator
 from tests.api.inprocess import InProcessService, running_in_process
 from tests.api.requests import ROUTE, assert_error, upload
 from tests.api.watermark_images import (
+    MARK_AT,
     clean_photo,
     mark_mask,
     mark_rgba,
@@ -73,6 +74,7 @@ def test_a_profile_is_created_listed_read_and_deleted(
         "height": rgba.shape[0],
         "source": "upload",
     }
+    assert profile["seen_at"] is None
     contract_validator("WatermarkProfile").validate(profile)
     assert created.headers["Location"] == f"{WATERMARKS}/{profile['id']}"
     assert profile["urls"]["self"] == created.headers["Location"]
@@ -297,6 +299,12 @@ def test_a_profile_estimated_from_images_costs_one_request_per_image(
     assert created.status_code == 201, created.text
     profile = created.json()
     assert (profile["source"], profile["name"]) == ("estimated", "from photos")
+    contract_validator("WatermarkProfile").validate(profile)
+    # The mark was stamped at MARK_AT on photos of clean_photo's size; its estimated box is
+    # cut to what is visible, with a margin, so it starts within a few pixels of that.
+    seen = profile["seen_at"]
+    assert (seen["image_width"], seen["image_height"]) == (256, 192)
+    assert abs(MARK_AT[0] - seen["x"]) <= 8 and abs(MARK_AT[1] - seen["y"]) <= 8
     assert int(created.headers["X-RateLimit-Remaining"]) <= before - 8
     png = client.get(profile["urls"]["self"], headers={**key, "Accept": "image/png"})
     estimated = np.asarray(decode(png.content))

@@ -628,9 +628,15 @@ function profileOf(body) {
     width: body.width,
     height: body.height,
     source: body.source,
+    seenAt: seenAtOf(body.seen_at),
     createdAt: body.created_at ?? null,
     raw: body,
   };
+}
+
+function seenAtOf(seen) {
+  if (!seen || typeof seen !== 'object') return null;
+  return { x: seen.x, y: seen.y, imageWidth: seen.image_width, imageHeight: seen.image_height };
 }
 
 /** The text fields of a form, leaving out those not given. */

@@ -83,6 +83,8 @@ export interface WatermarkProfile {
   width: number;
   height: number;
   source: 'upload' | 'estimated' | string;
+  /** An estimated profile's place in the images it came from (null for an upload). */
+  seenAt: { x: number; y: number; imageWidth: number; imageHeight: number } | null;
   createdAt: string | null;
   raw: Record<string, unknown>;
 }

@@ -37,13 +37,16 @@ test('watermarks.create(png, {name}) sends the watermark field and parses the pr
     { id: profile.id, width: profile.width, height: profile.height, source: profile.source, createdAt: profile.createdAt },
     { id: PROFILE.id, width: 120, height: 40, source: 'upload', createdAt: PROFILE.created_at },
   );
+  assert.equal(profile.seenAt, null);
 });
 
 test('watermarks.create({images}) sends every image for an estimate', async () => {
-  const api = fakeApi([json({ ...PROFILE, source: 'estimated' }, 201)]);
+  const seen = { x: 12, y: 30, image_width: 640, image_height: 480 };
+  const api = fakeApi([json({ ...PROFILE, source: 'estimated', seen_at: seen }, 201)]);
   const profile = await client(api).watermarks.create({ images: [png(), png(), png()] });
   assert.deepEqual((await parts(api.calls[0])).map((p) => p.name), ['image', 'image', 'image']);
   assert.equal(profile.source, 'estimated');
+  assert.deepEqual(profile.seenAt, { x: 12, y: 30, imageWidth: 640, imageHeight: 480 });
 });
 
 test('watermarks.create wants a PNG or images, not both, and is not retried', async () => {

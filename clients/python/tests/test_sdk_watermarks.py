@@ -42,6 +42,7 @@ def test_create_from_a_png_sends_the_watermark_field(tmp_path: Path) -> None:
     assert [(p.name, p.filename) for p in parts] == [("name", None), ("watermark", "logo.png")]
     assert parts[0].content == b"Studio" and parts[1].content == logo.read_bytes()
     assert profile == WatermarkProfile.from_json(PROFILE)
+    assert profile.seen_at is None
     assert (profile.id, profile.width, profile.height, profile.source) == (
         PROFILE["id"],
         120,
@@ -51,12 +52,13 @@ def test_create_from_a_png_sends_the_watermark_field(tmp_path: Path) -> None:
 
 
 def test_create_from_images_sends_each_as_an_image_field() -> None:
-    api = FakeApi([json_response({**PROFILE, "source": "estimated"}, 201)])
+    seen = {"x": 12, "y": 30, "image_width": 640, "image_height": 480}
+    api = FakeApi([json_response({**PROFILE, "source": "estimated", "seen_at": seen}, 201)])
     with api.client() as client:
         profile = client.watermarks.create(images=[rgba_png(), rgba_png(), rgba_png()])
     names = [part.name for part in multipart_parts(api.requests[0])]
     assert names == ["image", "image", "image"]
-    assert profile.source == "estimated"
+    assert (profile.source, profile.seen_at) == ("estimated", seen)
 
 
 @pytest.mark.parametrize(

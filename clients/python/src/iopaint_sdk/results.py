@@ -168,15 +168,20 @@ class WatermarkProfile:
     source: str  # upload or estimated
     created_at: str | None
     raw: dict[str, Any] = field(repr=False)
+    seen_at: dict[str, int] | None = None
+    """An estimated profile's place in the images it came from: ``x``, ``y``,
+    ``image_width``, ``image_height`` (None for an upload)."""
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> WatermarkProfile:
+        seen = body.get("seen_at")
         return cls(
             id=str(body["id"]),
             name=str(body.get("name", "")),
             width=int(body["width"]),
             height=int(body["height"]),
             source=str(body.get("source")),
+            seen_at={k: int(v) for k, v in seen.items()} if isinstance(seen, dict) else None,
             created_at=body.get("created_at"),
             raw=body,
         )

@@ -238,7 +238,7 @@ class Settings(BaseSettings):
     )
     watermark_estimate_max_images: int = Field(
         16,
-        ge=2,
+        ge=8,  # runners.deblend.estimation.MIN_IMAGES: fewer are refused anyway
         description="Most images one profile may be estimated from (each costs one request).",
     )
     deblend_tiled: bool = Field(

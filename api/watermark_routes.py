@@ -1,6 +1,6 @@
 """The watermark-profile routes: an account keeps its own marks, and removal inverts them.
 
-    POST   /api/v1/watermarks          `watermark` (an RGBA PNG) or 2+ `image` fields -> 201
+    POST   /api/v1/watermarks          `watermark` (an RGBA PNG) or 8+ `image` fields -> 201
     GET    /api/v1/watermarks          the caller's profiles
     GET    /api/v1/watermarks/{id}     JSON, or the RGBA PNG with `Accept: image/png`
     DELETE /api/v1/watermarks/{id}     204
@@ -49,6 +49,7 @@ from profiles.records import (
     new_profile_id,
 )
 from profiles.store import ProfileStore, ProfileStoreUnavailable, TooManyProfiles
+from runners.deblend.estimation import MIN_IMAGES
 from settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -148,7 +149,7 @@ class WatermarksApi:
             await getattr(request.state, CHARGE)(1)
             png, source = marks[0].data, "upload"
             name = name or (marks[0].filename or "watermark")[:MAX_NAME_CHARS]
-        elif len(images) >= 2:
+        elif len(images) >= MIN_IMAGES:
             rgba, seen_at = await self._estimate(request, [part.data for part in images])
             png = await run_in_threadpool(encode_profile_png, rgba, seen_at)
             self._refuse_oversized_estimate(rgba, png)
@@ -157,7 +158,7 @@ class WatermarksApi:
         else:
             raise BadRequest(
                 "Missing required form field 'watermark' (an RGBA PNG of the mark), or send "
-                "at least 2 'image' files that carry the same mark"
+                f"at least {MIN_IMAGES} 'image' files that carry the same mark"
             )
         height, width = rgba.shape[:2]
         profile = WatermarkProfile(

@@ -57,3 +57,11 @@ def test_the_embedded_store_does_not_depend_on_the_current_directory(
     (tmp_path / "elsewhere").mkdir()
     monkeypatch.chdir(tmp_path / "elsewhere")
     assert Settings().data_dir == first == tmp_path / "xdg" / "iopaint-api"
+
+
+def test_profiles_may_be_estimated_from_as_many_images_as_an_estimate_needs() -> None:
+    from runners.deblend.estimation import MIN_IMAGES
+
+    assert Settings(watermark_estimate_max_images=MIN_IMAGES).watermark_estimate_max_images
+    with pytest.raises(ValidationError):
+        Settings(watermark_estimate_max_images=MIN_IMAGES - 1)

@@ -25,6 +25,7 @@ from runners.deblend.views import (
 from runners.detection.repeat import RepeatDetector
 
 __all__ = [
+    "MIN_IMAGES",
     "EstimatedTemplate",
     "TiledMark",
     "estimate_layers",
@@ -33,6 +34,10 @@ __all__ = [
     "estimate_tiled",
 ]
 
+MIN_IMAGES = 8
+"""Fewest photos a shared mark is estimated from: from fewer, its α is too noisy for the
+inversion (which multiplies α's error by 1/(1 − α)) to beat inpainting; the batch
+benchmark's rows of 4 photos never did (docs/deblend.md)."""
 MARGIN = 3
 """Pixels of empty border kept around an estimated template: its outline's gradients stay inside."""
 
@@ -43,8 +48,10 @@ VISIBLE_ALPHA = 0.05
 
 
 def _check_images(images: Sequence[np.ndarray]) -> None:
-    if len(images) < 2:
-        raise DeblendError(f"estimating a mark needs at least 2 images, got {len(images)}")
+    if len(images) < MIN_IMAGES:
+        raise DeblendError(
+            f"estimating a mark needs at least {MIN_IMAGES} images, got {len(images)}"
+        )
     first = images[0].shape
     for index, image in enumerate(images):
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:

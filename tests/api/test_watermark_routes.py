@@ -182,16 +182,14 @@ def _clear_png() -> bytes:
             "Send either one 'watermark' PNG or several 'image' files, not both",
         ),
         (
-            [("image", ("b.png", encode(photo(), "PNG"), "image/png"))],
+            [("image", ("b.png", encode(photo(), "PNG"), "image/png"))] * 7,
             {},
             "Missing required form field 'watermark' (an RGBA PNG of the mark), or send at "
-            "least 2 'image' files that carry the same mark",
+            "least 8 'image' files that carry the same mark",
         ),
         (
-            [
-                ("image", ("a.png", encode(photo(96, 64), "PNG"), "image/png")),
-                ("image", ("b.png", encode(photo(64, 96), "PNG"), "image/png")),
-            ],
+            [("image", ("a.png", encode(photo(96, 64), "PNG"), "image/png"))] * 4
+            + [("image", ("b.png", encode(photo(64, 96), "PNG"), "image/png"))] * 4,
             {},
             "The images must share one size to estimate a mark; got 64x96, 96x64",
         ),

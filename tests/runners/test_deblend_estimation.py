@@ -33,20 +33,22 @@ def test_eight_photos_with_one_mark_give_its_alpha_and_colour() -> None:
     assert abs(template.shape[1] - (cols[-1] - cols[0] + 1)) <= 10
 
 
-def test_fewer_than_two_images_are_refused() -> None:
-    with pytest.raises(DeblendError, match="at least 2"):
-        estimate_template(photos(1))
+def test_fewer_than_eight_images_are_refused() -> None:
+    rgba = white_logo(40)
+    seven = [blend_logo(clean, rgba, top=70, left=60, opacity=0.35) for clean in photos(7)]
+    with pytest.raises(DeblendError, match="at least 8 images, got 7"):
+        estimate_template([sample.image for sample in seven])
 
 
 def test_images_of_different_sizes_are_refused() -> None:
-    small, large = photos(1, height=64, width=64)[0], photos(1, height=96, width=64)[0]
+    small, large = photos(4, height=64, width=64), photos(4, height=96, width=64)
     with pytest.raises(DeblendError, match="one size"):
-        estimate_template([small, large])
+        estimate_template(small + large)
 
 
 def test_photos_without_a_shared_mark_are_refused() -> None:
     with pytest.raises(DeblendError, match=r"no consistent mark|do not share"):
-        estimate_template(photos(6, height=128, width=160))
+        estimate_template(photos(8, height=128, width=160))
 
 
 def test_a_faint_tiled_mark_is_estimated_from_its_copies() -> None:

@@ -466,7 +466,7 @@ class Watermarks {
 
   /**
    * Keep a profile: `watermark` is the mark as an RGBA PNG (alpha = its opacity), or
-   * `{ images: [...] }` (2 or more, one size) carry the same mark and the server estimates
+   * `{ images: [...] }` (8 or more, one size) carry the same mark and the server estimates
    * it (one request per image). Options: `name`. Not retried: a create whose answer was lost
    * would otherwise keep two profiles.
    */

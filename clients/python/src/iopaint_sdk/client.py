@@ -519,7 +519,7 @@ class Watermarks:
         name: str | None = None,
     ) -> WatermarkProfile:
         """Keep a profile: `watermark` is the mark as an RGBA PNG (alpha = its opacity), or
-        `images` (2 or more, one size) carry the same mark and the server estimates it; the
+        `images` (8 or more, one size) carry the same mark and the server estimates it; the
         estimate costs one request per image."""
         mark = None if watermark is None else to_upload(watermark, default_name="watermark.png")
         uploads = [

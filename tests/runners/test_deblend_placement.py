@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
-from runners.deblend import WatermarkTemplate
+from runners.deblend import WatermarkTemplate, placement
 from runners.deblend.chroma import ChromaGrid
 from runners.deblend.placement import Placement, find_placements, fit_gain, refine, render
 from tests.runners.deblend_images import photos, white_logo
@@ -92,3 +94,62 @@ def test_the_gain_of_a_jpeg_is_fitted_where_the_outline_vanishes(
     )
     fitted = fit_gain(sample.image, template, where, chroma=ChromaGrid((2, 2)))
     assert fitted.gain == pytest.approx(0.6, rel=0.05)
+
+
+def _naive_correlation(feature: np.ndarray, patch: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
+    """Normalised cross-correlation over the zero-padded feature, window by window, in float64,
+    weighed by the share of the patch's energy inside the frame."""
+    pad_y, pad_x = pad
+    padded = np.pad(feature.astype(np.float64), ((pad_y, pad_y), (pad_x, pad_x), (0, 0)))
+    frame = np.pad(np.ones(feature.shape[:2]), ((pad_y, pad_y), (pad_x, pad_x)))
+    ph, pw = patch.shape[:2]
+    centred = patch.astype(np.float64) - patch.mean(axis=(0, 1))
+    energy = (patch.astype(np.float64) ** 2).sum(axis=2)
+    rows, cols = padded.shape[0] - ph + 1, padded.shape[1] - pw + 1
+    scores = np.zeros((rows, cols))
+    for row in range(rows):
+        for col in range(cols):
+            window = padded[row : row + ph, col : col + pw]
+            spread = np.sqrt(((window - window.mean(axis=(0, 1))) ** 2).sum())
+            if spread <= placement.FLAT_SPREAD * np.sqrt(ph * pw):
+                continue
+            score = (window * centred).sum() / (spread * np.sqrt((centred**2).sum()))
+            inside = (frame[row : row + ph, col : col + pw] * energy).sum() / energy.sum()
+            scores[row, col] = np.clip(score, -1, 1) * np.sqrt(inside)
+    return scores
+
+
+def test_the_coarse_correlation_is_the_normalised_one_for_any_padding() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.uniform(-1, 1, (23, 31, 2)).astype(np.float32)
+    values[:6, :9] = 0.25  # a flat corner: it scores nothing
+    feature = placement._Feature(values)
+    for patch_shape, pad in [((7, 9), (3, 4)), ((5, 11), (2, 5)), ((9, 13), (4, 6))]:
+        patch = rng.uniform(-1, 1, (*patch_shape, 2)).astype(np.float32)
+        np.testing.assert_allclose(
+            feature.correlation(patch, pad), _naive_correlation(values, patch, pad), atol=1e-5
+        )
+
+
+def test_a_long_marks_full_size_polish_is_judged_on_tiles_along_its_outline() -> None:
+    template = WatermarkTemplate.from_rgba(white_logo(160))
+    height, width = template.shape
+    shape = (3 * height, 4 * width)
+    mark = Placement(x=2 * width, y=1.5 * height, scale=1.6, angle=0.0, gain=0.4, score=1.0)
+    window = placement.placement_window(template, [mark], shape, margin=8)
+    assert window is not None
+    tiles = placement._outline_tiles(template, mark, shape, window)
+    assert 1 < len(tiles) <= placement.FINE_TILES
+    alpha = render(template, [mark], shape, window=window).alpha
+    top, left = window[0], window[1]
+    for tile_top, tile_left, tile_bottom, tile_right in tiles:
+        assert window[0] <= tile_top < tile_bottom <= window[2]
+        assert window[1] <= tile_left < tile_right <= window[3]
+        inside = alpha[tile_top - top : tile_bottom - top, tile_left - left : tile_right - left]
+        assert inside.max() > inside.min()  # the outline crosses it
+    # Spread from one end of the mark to the other, not bunched in one stretch.
+    lefts = [tile[1] for tile in tiles]
+    assert max(lefts) - min(lefts) > 0.6 * (window[3] - window[1])
+    small = placement.placement_window(template, [replace(mark, scale=0.3)], shape, margin=8)
+    assert small is not None
+    assert placement._outline_tiles(template, replace(mark, scale=0.3), shape, small) == [small]

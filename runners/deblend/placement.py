@@ -57,9 +57,10 @@ COARSE_TEMPLATE_SIDE = 96
 """Length (pixels) of the mark's longer side on the copy each scale is matched on."""
 MIN_COARSE_SIDE = 8
 """The mark's shorter side is at least this long on the matched copy."""
-COARSE_MAX_PIXELS = 2048 * 1536 + 1
-"""Pixels of the largest copy matched on (half the sides of a 4096x3072 photo): a small mark
-in a larger photo is matched on a copy where it is shorter than COARSE_TEMPLATE_SIDE."""
+COARSE_MAX_PIXELS = 2_000_000
+"""Pixels of the largest copy matched on: a small mark in a larger photo is matched on a copy
+where it is shorter than COARSE_TEMPLATE_SIDE (its candidates are still judged on the copy
+it wanted), since matching costs the copy's every pixel at every scale."""
 MIN_SCORE = 0.06
 """Lowest gradient correlation counted as the mark: unrelated photo texture stays below it."""
 COPY_ENERGY = 0.3
@@ -430,6 +431,11 @@ def _template_feature(
     return _orientation(stacked)
 
 
+def _shared_size(factor: float) -> float:
+    """`factor` rounded down to a power of √2: a few reduced copies serve every scale."""
+    return 2.0 ** (math.floor(math.log2(factor) * 2) / 2)
+
+
 def _scales() -> list[float]:
     low = round(math.log2(MIN_SCALE) * SCALE_STEPS_PER_OCTAVE)
     high = round(math.log2(MAX_SCALE) * SCALE_STEPS_PER_OCTAVE)
@@ -483,12 +489,6 @@ def _peak(scored: Scored, template: WatermarkTemplate) -> Placement:
         gain=1.0,
         score=float(scores[row, col]),
     )
-
-
-def _removed_energy(small: np.ndarray, template: WatermarkTemplate, scored: Scored) -> float:
-    """Gradient energy that the candidate removes with its best gain, on a blurred copy of
-    `small`, the image at the candidate's matching size (cheap at any image size)."""
-    return _placement_energy(small, template, _peak(scored, template), scored[3])
 
 
 def _placement_energy(
@@ -554,17 +554,21 @@ def find_hypotheses(
     )
     largest = math.sqrt(COARSE_MAX_PIXELS / (height * width))
     groups: dict[float, list[float]] = {}
+    judged_on: dict[float, float] = {}
     for scale in _scales():
         # Each scale is matched on a copy where the mark is about COARSE_TEMPLATE_SIDE long:
         # a scale step then shifts its ends by a pixel or two whatever its size, and small
         # and large scales meet chance correlations on equal terms.
-        factor = min(1.0, COARSE_TEMPLATE_SIDE / (long_side * scale))
-        factor = min(1.0, max(factor, MIN_COARSE_SIDE / (short_side * scale)), largest)
-        factor = 2.0 ** (math.floor(math.log2(factor) * 2) / 2)  # a few sizes, shared
+        wanted = min(1.0, COARSE_TEMPLATE_SIDE / (long_side * scale))
+        wanted = _shared_size(min(1.0, max(wanted, MIN_COARSE_SIDE / (short_side * scale))))
+        factor = min(wanted, _shared_size(min(1.0, largest)))
         if short_side * scale * factor < 3 or max(height, width) * factor < 16:
             continue
         groups.setdefault(factor, []).append(scale)
-    for factor in groups:
+        # A small mark in a large photo is matched on the capped copy, where it is short,
+        # but judged on the copy it wanted (judging reads only the mark's window).
+        judged_on[scale] = wanted
+    for factor in {*groups, *judged_on.values()}:
         size = (max(1, round(width * factor)), max(1, round(height * factor)))
         shrunk[factor] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
@@ -582,7 +586,10 @@ def find_hypotheses(
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         jobs = [pool.submit(matched, factor, kind) for factor in groups for kind in kinds]
         candidates = [scored for job in jobs for scored in job.result()]
-    removed = [_removed_energy(shrunk[c[3]], template, c) for c in candidates]
+    removed = [
+        _placement_energy(shrunk[judged_on[c[1]]], template, _peak(c, template), judged_on[c[1]])
+        for c in candidates
+    ]
     # Correlation alone favours small scales (chance agreement with photo texture): every
     # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
     # the coarse peak's pixel or two of error); the one that removes most gradient wins,

@@ -43,6 +43,11 @@ MAX_OUTLINE_RESIDUAL = 0.3
 """Share of the outline's gradient contrast that may remain after inversion."""
 MAX_GRADIENT_RATIO = 1.0
 """Inverting a real mark removes its outline: the window's mean gradient must fall."""
+PROVEN_RESIDUAL, PROVEN_CONTRAST = 0.05, 60.0
+"""A placement that removes all but this share of an outline this strong (Sobel levels) is
+the mark: on a textured JPEG its inversion may still raise the mean gradient a little (the
+compression noise it multiplies), and is allowed up to PROVEN_GRADIENT_RATIO."""
+PROVEN_GRADIENT_RATIO = 1.1
 UNEXPLAINED_RESIDUAL = 0.6
 """Above this share the placement is taken for a chance match, not the mark."""
 MIN_OUTLINE_CONTRAST = 6.0
@@ -290,7 +295,8 @@ def remove_blended(
     if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
         reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
         return _fallback(image, mask, None, inpainter, reason)
-    if ratio >= MAX_GRADIENT_RATIO:
+    proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
+    if ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
         reason = f"{how}; inverting it roughens the image (gradient x{ratio:.2f})"
         return _fallback(image, mask, full_mark, inpainter, reason)
     if residual > MAX_OUTLINE_RESIDUAL:

@@ -32,6 +32,7 @@ from runners.deblend_calls import (
     optional_mask,
     optional_template,
     pack_chroma,
+    pack_seen_at,
     unpack_deblended,
     unpack_estimate,
 )
@@ -147,7 +148,7 @@ class InProcessModels:
                 optional_template(template),
                 optional_mask(mask),
                 pack_chroma(chroma),
-                list(seen_at or ()),
+                pack_seen_at(seen_at),
             )
             return _deblended(answer)
 
@@ -211,7 +212,7 @@ class RunnerClient:
                         template=optional_template(template),
                         mask=optional_mask(mask),
                         chroma=pack_chroma(chroma),
-                        seen_at=list(seen_at or ()),
+                        seen_at=pack_seen_at(seen_at),
                     )
                 ),
                 self._call_timeout_s,

@@ -12,7 +12,7 @@ it was never more than a hint).
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import asdict, astuple, dataclass
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -32,12 +32,7 @@ class SeenAt:
     image_height: int
 
     def to_json(self) -> dict[str, int]:
-        return {
-            "x": self.x,
-            "y": self.y,
-            "image_width": self.image_width,
-            "image_height": self.image_height,
-        }
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -59,8 +54,7 @@ def encode_profile_png(rgba: np.ndarray, seen_at: SeenAt | None = None) -> bytes
     """An ``(h, w, 4)`` uint8 RGBA mark as the PNG a profile keeps, with its position."""
     info = PngImagePlugin.PngInfo()
     if seen_at is not None:
-        fields = (seen_at.x, seen_at.y, seen_at.image_width, seen_at.image_height)
-        info.add_text(SEEN_AT_CHUNK, ",".join(str(value) for value in fields))
+        info.add_text(SEEN_AT_CHUNK, ",".join(str(value) for value in astuple(seen_at)))
     buffer = io.BytesIO()
     Image.fromarray(rgba, mode="RGBA").save(buffer, format="PNG", pnginfo=info, compress_level=6)
     return buffer.getvalue()

@@ -66,6 +66,11 @@ class EstimatedMark:
     """(row, col) of the box's top-left pixel in the images it came from."""
 
 
+def pack_seen_at(seen_at: tuple[int, int] | None) -> list[int]:
+    """A position as the runner's argument: ``[row, col]``, or empty for none."""
+    return [] if seen_at is None else [seen_at[0], seen_at[1]]
+
+
 def unpack_seen_at(packed: Sequence[int]) -> tuple[int, int] | None:
     values = [int(value) for value in packed]
     if not values:

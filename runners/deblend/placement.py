@@ -357,7 +357,7 @@ class _Feature:
 
     def _pad_to(self, pad: tuple[int, int]) -> None:
         # Patches grow with the scale: room for the rest of the copy's scales is made at once.
-        pad_y, pad_x = (max(need, math.ceil(1.5 * need) + 2) for need in pad)
+        pad_y, pad_x = (math.ceil(1.5 * need) + 2 for need in pad)
         self._pad = (pad_y, pad_x)
         self._padded = cv2.copyMakeBorder(
             self.values, pad_y, pad_y, pad_x, pad_x, cv2.BORDER_CONSTANT, value=0
@@ -429,6 +429,13 @@ def _template_feature(
         [layers.alpha[..., None] * 255.0, layers.alpha[..., None] * layers.colour], axis=2
     )
     return _orientation(stacked)
+
+
+def _reduced(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` area-resized by `factor` (at least one pixel a side)."""
+    height, width = image.shape[:2]
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
 
 
 def _shared_size(factor: float) -> float:
@@ -569,8 +576,7 @@ def find_hypotheses(
         # but judged on the copy it wanted (judging reads only the mark's window).
         judged_on[scale] = wanted
     for factor in {*groups, *judged_on.values()}:
-        size = (max(1, round(width * factor)), max(1, round(height * factor)))
-        shrunk[factor] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+        shrunk[factor] = _reduced(image, factor)
 
     def matched(factor: float, kind: FeatureKind) -> list[Scored]:
         small = shrunk[factor]
@@ -607,8 +613,7 @@ def find_hypotheses(
         finer = min(1.0, 2.0 * best[3], largest / 2)
         if finer > best[3] * 1.2:
             if finer not in shrunk:
-                size = (max(1, round(width * finer)), max(1, round(height * finer)))
-                shrunk[finer] = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+                shrunk[finer] = _reduced(image, finer)
             if (finer, kind) not in features:
                 features[finer, kind] = _Feature(_edge_feature(shrunk[finer], kind, colour))
             rescored = [
@@ -744,11 +749,7 @@ def refine(
     long_side = max(window[2] - window[0], window[3] - window[1])
     if long_side > REFINE_LONG_SIDE:
         factor = REFINE_LONG_SIDE / long_side
-        small = cv2.resize(
-            image,
-            (max(1, round(width * factor)), max(1, round(height * factor))),
-            interpolation=cv2.INTER_AREA,
-        )
+        small = _reduced(image, factor)
         shrunk = _scaled(placement, factor)
         shrunk = _search(small, template, shrunk, coarse=True, budget=max_evaluations)
         placement = _scaled(shrunk, 1.0 / factor)

@@ -6,6 +6,7 @@
     .venv/bin/python benchmarks/deblend.py --lama      # inpaint with LaMa, not OpenCV
     .venv/bin/python benchmarks/deblend.py --split train   # the same on training photos (tuning)
     .venv/bin/python benchmarks/deblend.py --paths profile --no-timing   # one path only
+    .venv/bin/python benchmarks/deblend.py --split train --photos 4 --samples s.csv   # each sample
 
 Samples: held-out photos (`training.photos`, split ``benchmark``; never the packages reserved
 for acceptance), logos written in Liberation fonts (`training.blends.logo`) in white, black
@@ -32,6 +33,7 @@ Before/after crops (input | result | truth) go to --out as PNGs.
 from __future__ import annotations
 
 import argparse
+import csv
 import statistics
 import sys
 import time
@@ -74,6 +76,8 @@ class Outcome:
     ssim_image: float
     baseline_region: float
     removal: str
+    detail: str
+    """How the removal went (`Deblended.detail`), for the per-sample listing."""
 
 
 @dataclass
@@ -82,9 +86,42 @@ class Table:
         default_factory=lambda: defaultdict(list)
     )
 
+    samples: list[tuple[str, str, float, Outcome]] = field(default_factory=list)
+
     def add(self, path: str, encoding: str, opacity: float, outcome: Outcome) -> None:
         band = "<= 0.5" if opacity <= 0.5 else "> 0.5"
         self.rows[(path, encoding, band)].append(outcome)
+        self.samples.append((path, encoding, opacity, outcome))
+
+    def write_samples(self, path: Path) -> None:
+        """Every sample, a CSV row each: what the table's means are made of."""
+        with path.open("w", newline="") as file:
+            writer = csv.writer(file)
+            writer.writerow(
+                (
+                    "path",
+                    "encoding",
+                    "opacity",
+                    "removal",
+                    "psnr_region",
+                    "inpaint_psnr_region",
+                    "psnr_image",
+                    "detail",
+                )
+            )
+            for name, encoding, opacity, o in self.samples:
+                writer.writerow(
+                    (
+                        name,
+                        encoding,
+                        opacity,
+                        o.removal,
+                        f"{o.psnr_region:.2f}",
+                        f"{o.baseline_region:.2f}",
+                        f"{o.psnr_image:.2f}",
+                        o.detail,
+                    )
+                )
 
     def print(self) -> None:
         print(
@@ -166,16 +203,16 @@ class Bench:
         sample: Blended,
         opacity: float,
         encoding: str,
-        run: Callable[[np.ndarray], tuple[np.ndarray, str]],
+        run: Callable[[np.ndarray], tuple[np.ndarray, str, str]],
     ) -> None:
         region = sample.mask > 0
         if not region.any():
             return
         baseline = inpaint_mask(self.inpainter, sample.image, sample.mask)
         if path == "inpaint":
-            result, removal = baseline, "inpaint"
+            result, removal, detail = baseline, "inpaint", "the exact mask"
         else:
-            result, removal = run(sample.image)
+            result, removal, detail = run(sample.image)
         outcome = Outcome(
             psnr_region=psnr(result, sample.clean, region),
             ssim_region=ssim(result, sample.clean, region),
@@ -183,6 +220,7 @@ class Bench:
             ssim_image=ssim(result, sample.clean),
             baseline_region=psnr(baseline, sample.clean, region),
             removal=removal,
+            detail=detail,
         )
         self.table.add(path, encoding, opacity, outcome)
         key = f"{path.replace(' ', '')}_{encoding}_{'low' if opacity <= 0.5 else 'high'}"
@@ -197,7 +235,7 @@ class Bench:
         mask: np.ndarray,
         encoding: str,
         seen_at: tuple[int, int] | None = None,
-    ) -> tuple[np.ndarray, str]:
+    ) -> tuple[np.ndarray, str, str]:
         chroma = JPEG_CHROMA if encoding == "jpeg" else FULL_CHROMA
         try:
             result = remove_blended(
@@ -211,7 +249,7 @@ class Bench:
         except DeblendError as error:
             # Only raised without a mask; the benchmark always sends one.
             raise AssertionError(f"unexpected: {error}") from error
-        return result.image, result.removal
+        return result.image, result.removal, result.detail
 
 
 def _write_crop(path: Path, sample: Blended, result: np.ndarray, region: np.ndarray) -> None:
@@ -343,6 +381,7 @@ def run_batches(bench: Bench, pictures: list[np.ndarray], sizes: tuple[int, ...]
                             lambda image, s=sample: (
                                 inpaint_mask(bench.inpainter, image, s.mask),
                                 "inpaint",
+                                "no estimate",
                             ),
                         )
                         continue
@@ -396,6 +435,8 @@ def main() -> None:
         default="profile,tiled,batch",
         help="comma-separated paths to run (profile, tiled, batch); the timing is separate",
     )
+    parser.add_argument("--photos", type=int, help="only the split's first N photos")
+    parser.add_argument("--samples", type=Path, help="write every sample's figures to this CSV")
     args = parser.parse_args()
     if args.lama:
         from runners.loading import load_inpainter
@@ -408,6 +449,8 @@ def main() -> None:
     long_side = 512 if args.quick else 768
     if args.quick:
         sources = sources[:3]
+    if args.photos:
+        sources = sources[: args.photos]
     pictures = [photos.load(source, long_side=long_side) for source in sources]
     bench = Bench(args, inpainter)
     if args.timing_only:
@@ -426,6 +469,9 @@ def main() -> None:
         f"{time.perf_counter() - started:.0f} s\n"
     )
     bench.table.print()
+    if args.samples:
+        bench.table.write_samples(args.samples)
+        print(f"Every sample: {args.samples}")
     if not args.no_timing:
         time_large(bench, pictures[0], repeats=1 if args.quick else 3)
     print(f"\nCrops (input | result | truth): {args.out}")

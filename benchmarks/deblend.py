@@ -39,7 +39,7 @@ import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import cv2
@@ -70,57 +70,48 @@ DEFAULT_OUT = Path(__file__).resolve().parent.parent / "tests" / "artifacts" / "
 
 @dataclass
 class Outcome:
+    path: str
+    encoding: str
+    opacity: float
     psnr_region: float
     ssim_region: float
     psnr_image: float
     ssim_image: float
     baseline_region: float
+    """Inpainting the exact mask of the same sample, inside the region."""
     removal: str
     detail: str
     """How the removal went (`Deblended.detail`), for the per-sample listing."""
 
+    @property
+    def row(self) -> tuple[str, str, str]:
+        return self.path, self.encoding, "<= 0.5" if self.opacity <= 0.5 else "> 0.5"
+
 
 @dataclass
 class Table:
-    rows: dict[tuple[str, str, str], list[Outcome]] = field(
-        default_factory=lambda: defaultdict(list)
-    )
+    outcomes: list[Outcome] = field(default_factory=list)
 
-    samples: list[tuple[str, str, float, Outcome]] = field(default_factory=list)
+    def add(self, outcome: Outcome) -> None:
+        self.outcomes.append(outcome)
 
-    def add(self, path: str, encoding: str, opacity: float, outcome: Outcome) -> None:
-        band = "<= 0.5" if opacity <= 0.5 else "> 0.5"
-        self.rows[(path, encoding, band)].append(outcome)
-        self.samples.append((path, encoding, opacity, outcome))
+    def rows(self) -> dict[tuple[str, str, str], list[Outcome]]:
+        grouped: dict[tuple[str, str, str], list[Outcome]] = defaultdict(list)
+        for outcome in self.outcomes:
+            grouped[outcome.row].append(outcome)
+        return grouped
 
     def write_samples(self, path: Path) -> None:
         """Every sample, a CSV row each: what the table's means are made of."""
         with path.open("w", newline="") as file:
-            writer = csv.writer(file)
-            writer.writerow(
-                (
-                    "path",
-                    "encoding",
-                    "opacity",
-                    "removal",
-                    "psnr_region",
-                    "inpaint_psnr_region",
-                    "psnr_image",
-                    "detail",
-                )
-            )
-            for name, encoding, opacity, o in self.samples:
+            writer = csv.DictWriter(file, fieldnames=[f.name for f in fields(Outcome)])
+            writer.writeheader()
+            for outcome in self.outcomes:
                 writer.writerow(
-                    (
-                        name,
-                        encoding,
-                        opacity,
-                        o.removal,
-                        f"{o.psnr_region:.2f}",
-                        f"{o.baseline_region:.2f}",
-                        f"{o.psnr_image:.2f}",
-                        o.detail,
-                    )
+                    {
+                        name: round(value, 4) if isinstance(value, float) else value
+                        for name, value in asdict(outcome).items()
+                    }
                 )
 
     def print(self) -> None:
@@ -129,7 +120,7 @@ class Table:
             "| SSIM image | inpaint PSNR region | deblend/mixed/inpaint | flag |"
         )
         print("|---|---|---|---|---|---|---|---|---|---|---|")
-        for (path, encoding, band), outcomes in sorted(self.rows.items(), key=_row_order):
+        for (path, encoding, band), outcomes in sorted(self.rows().items(), key=_row_order):
             psnr = statistics.fmean(o.psnr_region for o in outcomes)
             baseline = statistics.fmean(o.baseline_region for o in outcomes)
             counts = "/".join(
@@ -145,10 +136,7 @@ class Table:
                 f"| {baseline:.2f} | {counts} | {flag} |"
             )
         worse = sum(
-            o.psnr_region < o.baseline_region - 0.05
-            for (path, _, _), outcomes in self.rows.items()
-            if path != "inpaint"
-            for o in outcomes
+            o.psnr_region < o.baseline_region - 0.05 for o in self.outcomes if o.path != "inpaint"
         )
         print(f"\nSamples where de-blending scored below inpainting the same mask: {worse}")
 
@@ -214,6 +202,9 @@ class Bench:
         else:
             result, removal, detail = run(sample.image)
         outcome = Outcome(
+            path=path,
+            encoding=encoding,
+            opacity=opacity,
             psnr_region=psnr(result, sample.clean, region),
             ssim_region=ssim(result, sample.clean, region),
             psnr_image=psnr(result, sample.clean),
@@ -222,7 +213,7 @@ class Bench:
             removal=removal,
             detail=detail,
         )
-        self.table.add(path, encoding, opacity, outcome)
+        self.table.add(outcome)
         key = f"{path.replace(' ', '')}_{encoding}_{'low' if opacity <= 0.5 else 'high'}"
         if key not in self.crops_written:
             self.crops_written.add(key)

@@ -5,7 +5,9 @@
         (first, second) = receiver.wait_for(2)          # or: await receiver.arrived(2)
 
 Answers are given in turn (the last one repeats); an answer of 302 redirects to
-`redirect_to`. Runs in a thread, so both the in-process tier and end-to-end tests use it.
+`redirect_to`. A request cut off before its Content-Length (its sender killed mid-send)
+is counted in `truncated`, not kept. Runs in a thread, so both the in-process tier and
+end-to-end tests use it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class WebhookReceiver:
         self.answers = list(answers)
         self.redirect_to = redirect_to
         self.deliveries: list[Delivery] = []
+        self.truncated = 0
+        """Requests whose body ended before its Content-Length: counted, never delivered."""
         self._lock = threading.Condition()
         receiver = self
 
@@ -47,6 +51,11 @@ class WebhookReceiver:
             def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 body = self.rfile.read(length)
+                if len(body) < length:
+                    # The sender went away mid-request (a replica killed while delivering):
+                    # no receiver would take a truncated body as a delivery.
+                    receiver.truncated += 1
+                    return
                 with receiver._lock:
                     turn = len(receiver.deliveries)
                     answer = receiver.answers[min(turn, len(receiver.answers) - 1)]

@@ -85,11 +85,13 @@ class ModelClient(Protocol):
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
         seen_at: tuple[int, int] | None = None,
+        estimated: bool = False,
     ) -> Deblended:
         """Invert the blend of a mark: ``template`` ``(h, w, 4)`` uint8 RGBA (None: estimated
         from the image's own repeats), ``mask`` ``(H, W)`` uint8 or None, ``chroma`` where the
         upload kept its colour samples, ``seen_at`` (row, col) where an estimated template's
-        box lay in photos of this size; `DeblendRefused`."""
+        box lay in photos of this size, ``estimated`` whether the template was estimated from
+        photos rather than supplied; `DeblendRefused`."""
         ...
 
     async def estimate_template(self, images: list[np.ndarray]) -> EstimatedMark:
@@ -139,6 +141,7 @@ class InProcessModels:
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
         seen_at: tuple[int, int] | None = None,
+        estimated: bool = False,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.to_thread(
@@ -149,6 +152,7 @@ class InProcessModels:
                 optional_mask(mask),
                 pack_chroma(chroma),
                 pack_seen_at(seen_at),
+                estimated,
             )
             return _deblended(answer)
 
@@ -203,6 +207,7 @@ class RunnerClient:
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
         seen_at: tuple[int, int] | None = None,
+        estimated: bool = False,
     ) -> Deblended:
         with _model_errors():
             answer = await asyncio.wait_for(
@@ -213,6 +218,7 @@ class RunnerClient:
                         mask=optional_mask(mask),
                         chroma=pack_chroma(chroma),
                         seen_at=pack_seen_at(seen_at),
+                        estimated=estimated,
                     )
                 ),
                 self._call_timeout_s,

@@ -41,6 +41,11 @@ class ProfileMark:
     """(h, w, 4) uint8: the mark's colour, its opacity as alpha."""
     seen_at: SeenAt | None = None
 
+    @property
+    def estimated(self) -> bool:
+        """Whether the mark was estimated from photos (only those carry where it was seen)."""
+        return self.seen_at is not None
+
     def corner_in(self, size: tuple[int, int]) -> tuple[int, int] | None:
         """(row, col) of the mark's box in a photo of ``size = (width, height)``, when it was
         estimated from photos of that size; None otherwise."""

@@ -161,7 +161,12 @@ class Remover:
         removal: RemovalKind = "inpaint"
         if mark is not None:
             done = await self.models.deblend(
-                image.rgb, mark.rgba, mask, image.chroma, seen_at=mark.corner_in(image.size)
+                image.rgb,
+                mark.rgba,
+                mask,
+                image.chroma,
+                seen_at=mark.corner_in(image.size),
+                estimated=mark.estimated,
             )
             pixels, removal = done.image, done.removal
             share = float(done.inpainted.mean()) if mask is None else float((mask > 0).mean())

@@ -226,6 +226,7 @@ class Bench:
         mask: np.ndarray,
         encoding: str,
         seen_at: tuple[int, int] | None = None,
+        estimated: bool = False,
     ) -> tuple[np.ndarray, str, str]:
         chroma = JPEG_CHROMA if encoding == "jpeg" else FULL_CHROMA
         try:
@@ -236,6 +237,7 @@ class Bench:
                 mask=mask,
                 chroma=chroma,
                 seen_at=seen_at,
+                estimated=estimated,
             )
         except DeblendError as error:
             # Only raised without a mask; the benchmark always sends one.
@@ -382,7 +384,7 @@ def run_batches(bench: Bench, pictures: list[np.ndarray], sizes: tuple[int, ...]
                         opacity,
                         encoding,
                         lambda image, s=sample, t=estimate, e=encoding: bench.remove(
-                            image, t.template, s.mask, e, seen_at=t.corner
+                            image, t.template, s.mask, e, seen_at=t.corner, estimated=True
                         ),
                     )
                 index += 1

@@ -87,12 +87,14 @@ def deblend_call(
     mask: np.ndarray,
     chroma: Sequence[int] = (),
     seen_at: Sequence[int] = (),
+    estimated: bool = False,
 ) -> dict[str, Any]:
     """Run `remove_blended` for one image: ``template_rgba`` ``(h, w, 4)`` uint8 or empty (the
     image's own repeats are the template), ``mask`` ``(H, W)`` uint8 or empty, ``chroma``
     the upload's chroma grid (`pack_chroma`; empty: every pixel its own), ``seen_at``
     ``[row, col]`` where an estimated template's box lay in images of this one's size (it
-    is tried first), or empty."""
+    is tried first), or empty; ``estimated`` whether the template was estimated from photos
+    rather than supplied by its owner."""
     image = np.ascontiguousarray(np.asarray(image, dtype=np.uint8))
     try:
         template = (
@@ -107,6 +109,7 @@ def deblend_call(
             mask=np.asarray(mask, dtype=np.uint8) if mask.size else None,
             chroma=unpack_chroma(chroma),
             seen_at=unpack_seen_at(seen_at),
+            estimated=estimated,
         )
     except DeblendError as refused:
         return {"refused": str(refused)}

@@ -94,13 +94,15 @@ class ModelRunner:
         mask: np.ndarray,
         chroma: list[int],
         seen_at: list[int],
+        estimated: bool = False,
     ) -> dict[str, Any]:
         """Invert a semi-transparent mark's blend (`runners.deblend_calls.deblend_call`):
         ``template`` an RGBA profile or empty (the image's own repeats), ``mask`` empty or
         ``(H, W)``, ``chroma`` the upload's chroma grid (`pack_chroma`), ``seen_at`` where an
-        estimated profile was seen in images of this size, or empty; what de-blending
-        cannot recover is inpainted with this runner's model."""
-        return deblend_call(self.inpainter, image, template, mask, chroma, seen_at)
+        estimated profile was seen in images of this size, or empty, ``estimated`` whether
+        the profile was estimated from photos; what de-blending cannot recover is inpainted
+        with this runner's model."""
+        return deblend_call(self.inpainter, image, template, mask, chroma, seen_at, estimated)
 
     @bentoml.api
     def estimate_template(self, images: list[np.ndarray]) -> dict[str, Any]:

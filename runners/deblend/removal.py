@@ -48,6 +48,11 @@ PROVEN_RESIDUAL, PROVEN_CONTRAST = 0.05, 60.0
 the mark: on a textured JPEG its inversion may still raise the mean gradient a little (the
 compression noise it multiplies), and is allowed up to PROVEN_GRADIENT_RATIO."""
 PROVEN_GRADIENT_RATIO = 1.1
+FLAT_ESTIMATE_GRADIENT = 8.0
+"""Mean gradient (`GradientChange.after`) below which an estimated mark (not one its owner
+supplied) sat over flat content: there an inpainter's smooth fill is near the truth, closer
+than inverting an estimate whose own α error is multiplied by 1/(1 − α). Chosen on the
+training photos' batch samples (docs/deblend.md)."""
 UNEXPLAINED_RESIDUAL = 0.6
 """Above this share the placement is taken for a chance match, not the mark."""
 MIN_OUTLINE_CONTRAST = 6.0
@@ -72,6 +77,23 @@ MAX_MIXED_SHARE = 0.5
 """Share of the mark that may be inpainted inside a de-blended result; past it, all of it is."""
 SEAM = 2
 """Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
+
+
+@dataclass(frozen=True)
+class GradientChange:
+    """The mark's window's mean L1 gradient (levels per pixel pair, summed over channels)
+    before and after inversion: a real mark's outline comes out, so the window gets
+    smoother; a chance match only amplifies the photo's texture by 1/(1 − α)."""
+
+    before: float
+    after: float
+
+    @property
+    def ratio(self) -> float:
+        return self.after / self.before if self.before > 0 else math.inf
+
+    def __str__(self) -> str:
+        return f"gradient x{self.ratio:.2f} ({self.before:.1f} -> {self.after:.1f})"
 
 
 @dataclass(frozen=True)
@@ -132,23 +154,23 @@ def _place(
     chroma: ChromaGrid,
     max_alpha: float,
     seen_at: tuple[int, int] | None,
-) -> tuple[Layers | None, str, float | None]:
-    """The best-placed copies, how they were found, and their `_gradient_ratio`."""
+) -> tuple[Layers | None, str, GradientChange | None]:
+    """The best-placed copies, how they were found, and their `_gradient_change`."""
     hypotheses = find_hypotheses(image, template)
     if seen_at is not None:
         height, width = template.shape
         hypotheses.insert(0, [_pasted_at(seen_at, (width, height))])
     if not hypotheses:
         return None, "the template was not found in the image", None
-    best: tuple[float, Layers, str] | None = None
+    best: tuple[GradientChange, Layers, str] | None = None
     for coarse in hypotheses:
         placed = _placed(image, template, coarse, chroma)
         if placed is None:
             continue
         layers, how = placed
-        ratio = _gradient_ratio(image, layers, chroma, max_alpha)
-        if best is None or ratio < best[0]:
-            best = (ratio, layers, how)
+        change = _gradient_change(image, layers, chroma, max_alpha)
+        if best is None or change.ratio < best[0].ratio:
+            best = (change, layers, how)
     if best is None:
         return None, "the template was found but with no opacity", None
     return best[1], best[2], best[0]
@@ -206,16 +228,13 @@ def _placed(
     )
 
 
-def _gradient_ratio(
+def _gradient_change(
     image: np.ndarray, layers: Layers, chroma: ChromaGrid, max_alpha: float
-) -> float:
-    """Mean gradient over the mark's window after inversion over before: a real mark's
-    outline comes out, so the image gets smoother; a chance match only amplifies the
-    photo's texture by 1/(1 − α)."""
+) -> GradientChange:
     grid = chroma.shifted(layers.top, layers.left)
     before, _ = deblended_gradient_energy(image, layers, invert=False, max_alpha=max_alpha)
     after, _ = deblended_gradient_energy(image, layers, max_alpha=max_alpha, chroma=grid)
-    return after / before if before > 0 else math.inf
+    return GradientChange(before, after)
 
 
 def _tiled(image: np.ndarray) -> tuple[Layers | None, str]:
@@ -238,6 +257,7 @@ def remove_blended(
     max_alpha: float | None = None,
     chroma: ChromaGrid = FULL_CHROMA,
     seen_at: tuple[int, int] | None = None,
+    estimated: bool = False,
 ) -> Deblended:
     """Remove a blended mark from `image` ((H, W, 3) uint8 RGB).
 
@@ -248,16 +268,17 @@ def remove_blended(
     inpainting `mask` (or, without one, the placed mark). `chroma`: how the image's chroma was
     sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). `seen_at`: (row, col) where the template,
     at its own size, was estimated from this image among others (`estimate_template_at`):
-    tried first, beside what the search finds. Raises DeblendError when there is nothing to
-    remove and no mask.
+    tried first, beside what the search finds. `estimated`: the template was estimated from
+    photos, not supplied, so over flat content inpainting is preferred (`FLAT_ESTIMATE_GRADIENT`).
+    Raises DeblendError when there is nothing to remove and no mask.
     """
     _check_inputs(image, mask)
     if max_alpha is None:
         max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
     if template is not None:
-        layers, how, ratio = _place(image, template, chroma, max_alpha, seen_at)
+        layers, how, change = _place(image, template, chroma, max_alpha, seen_at)
     else:
-        (layers, how), ratio = _tiled(image), None
+        (layers, how), change = _tiled(image), None
     if layers is None:
         return _fallback(image, mask, None, inpainter, how)
     full_mark = np.zeros(image.shape[:2], bool)
@@ -272,8 +293,9 @@ def remove_blended(
     contrast, residual = outline_residual(
         window, inversion.image, layers.alpha, layers.colour, usable
     )
-    if ratio is None:
-        ratio = _gradient_ratio(image, layers, chroma, max_alpha)
+    if change is None:
+        change = _gradient_change(image, layers, chroma, max_alpha)
+    ratio = change.ratio
     mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
     clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
     # A placement whose outline is not in the photo, or that removes next to none of it,
@@ -297,7 +319,10 @@ def remove_blended(
         return _fallback(image, mask, None, inpainter, reason)
     proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
     if ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
-        reason = f"{how}; inverting it roughens the image (gradient x{ratio:.2f})"
+        reason = f"{how}; inverting it roughens the image ({change})"
+        return _fallback(image, mask, full_mark, inpainter, reason)
+    if estimated and change.after < FLAT_ESTIMATE_GRADIENT:
+        reason = f"{how}; an estimated mark over flat content ({change})"
         return _fallback(image, mask, full_mark, inpainter, reason)
     if residual > MAX_OUTLINE_RESIDUAL:
         reason = f"{how}; {residual:.0%} of its outline remains after inversion"
@@ -321,7 +346,7 @@ def remove_blended(
             image=recovered,
             removal="deblend",
             inpainted=to_inpaint,
-            detail=f"de-blended: {how}; outline residual {residual:.0%}, gradient x{ratio:.2f}",
+            detail=f"de-blended: {how}; outline residual {residual:.0%}, {change}",
         )
     grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
     share = int(grown.sum()) / max(1, int(full_mark.sum()))
@@ -336,5 +361,5 @@ def remove_blended(
         removal="mixed",
         inpainted=touched,
         detail=f"de-blended, {share:.0%} of the mark inpainted: {how}; "
-        f"outline residual {residual:.0%}",
+        f"outline residual {residual:.0%}, {change}",
     )

@@ -39,6 +39,7 @@ class Given(InProcessModels):
         self.deblend_calls: list[tuple[np.ndarray | None, np.ndarray | None]] = []
         self.chroma_grids: list[ChromaGrid] = []
         self.seen_at: list[tuple[int, int] | None] = []
+        self.estimated: list[bool] = []
         self.inpaint_calls = 0
 
     async def detect(self, image: np.ndarray) -> Detection:
@@ -57,13 +58,15 @@ class Given(InProcessModels):
         mask: np.ndarray | None,
         chroma: ChromaGrid = FULL_CHROMA,
         seen_at: tuple[int, int] | None = None,
+        estimated: bool = False,
     ) -> Deblended:
         self.deblend_calls.append((template, mask))
         self.chroma_grids.append(chroma)
         self.seen_at.append(seen_at)
+        self.estimated.append(estimated)
         if self.refuse:
             raise DeblendRefused("The watermark could not be de-blended: too few repeats")
-        return await super().deblend(image, template, mask, chroma, seen_at)
+        return await super().deblend(image, template, mask, chroma, seen_at, estimated)
 
     async def inpaint(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
         self.inpaint_calls += 1
@@ -154,3 +157,13 @@ async def test_an_estimated_profile_is_tried_where_it_was_seen_in_photos_of_its_
     mark = ProfileMark(rgba, SeenAt(x=50, y=40, image_width=seen_in[0], image_height=seen_in[1]))
     await Remover(models, Settings()).remove(PHOTO, None, mark=mark)
     assert models.seen_at == [expected]
+    assert models.estimated == [True]  # wherever it was seen, it is an estimate
+
+
+async def test_an_uploaded_profile_is_not_taken_for_an_estimate() -> None:
+    models = Given(())
+    rgba = np.zeros((40, 100, 4), np.uint8)
+    rgba[10:30, 10:90] = (255, 255, 255, 200)
+    await Remover(models, Settings()).remove(PHOTO, None, mark=ProfileMark(rgba))
+    assert models.estimated == [False]
+    assert models.seen_at == [None]

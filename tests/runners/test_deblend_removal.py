@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from runners.deblend import DeblendError, WatermarkTemplate, remove_blended
+from runners.deblend import Deblended, DeblendError, WatermarkTemplate, remove_blended
 from runners.deblend.chroma import ChromaGrid
 from runners.opencv_inpainter import OpenCVInpainter
 from tests.runners.deblend_images import photos, white_logo
@@ -166,3 +166,44 @@ def test_a_proven_mark_on_a_textured_jpeg_is_inverted_though_its_noise_grows() -
         return float(np.abs(image.astype(int) - clean.astype(int))[region].mean())
 
     assert error(result.image) < error(_inpainted(sample.image, sample.mask))
+
+
+def test_an_estimated_mark_over_flat_content_is_inpainted_a_supplied_one_inverted() -> None:
+    # A smooth sky: once the mark is gone its window is near flat, which an inpainter fills
+    # closely, while an estimate's α error would be multiplied by 1 / (1 - α).
+    rows = np.linspace(90, 170, 192, dtype=np.float32)[:, None, None]
+    sky = np.broadcast_to(rows + np.array([0, 20, 60], np.float32), (192, 256, 3))
+    clean = np.ascontiguousarray(sky, dtype=np.uint8)
+    rgba = white_logo(40)
+    sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.35)
+    template = WatermarkTemplate.from_rgba(rgba)
+
+    def removed(*, estimated: bool) -> Deblended:
+        return remove_blended(
+            sample.image,
+            template=template,
+            inpainter=INPAINTER,
+            mask=sample.mask,
+            estimated=estimated,
+        )
+
+    estimated = removed(estimated=True)
+    assert estimated.removal == "inpaint", estimated.detail
+    assert "an estimated mark over flat content" in estimated.detail
+    np.testing.assert_array_equal(estimated.image, _inpainted(sample.image, sample.mask))
+    supplied = removed(estimated=False)
+    assert supplied.removal == "deblend", supplied.detail
+
+
+def test_an_estimated_mark_over_a_textured_photo_is_still_inverted() -> None:
+    rgba = white_logo(40)
+    clean = photos(3, height=192, width=256)[2]
+    sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.35)
+    result = remove_blended(
+        sample.image,
+        template=WatermarkTemplate.from_rgba(rgba),
+        inpainter=INPAINTER,
+        mask=sample.mask,
+        estimated=True,
+    )
+    assert result.removal in ("deblend", "mixed"), result.detail

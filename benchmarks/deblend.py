@@ -7,6 +7,8 @@
     .venv/bin/python benchmarks/deblend.py --split train   # the same on training photos (tuning)
     .venv/bin/python benchmarks/deblend.py --paths profile --no-timing   # one path only
     .venv/bin/python benchmarks/deblend.py --split train --photos 4 --samples s.csv   # each sample
+    .venv/bin/python benchmarks/deblend.py --split train --invert-estimates --samples s.csv
+        # estimated marks inverted over flat content too: the figures to choose its threshold
 
 Samples: held-out photos (`training.photos`, split ``benchmark``; never the packages reserved
 for acceptance), logos written in Liberation fonts (`training.blends.logo`) in white, black
@@ -237,7 +239,8 @@ class Bench:
                 mask=mask,
                 chroma=chroma,
                 seen_at=seen_at,
-                estimated=estimated,
+                # Told it is not an estimate, removal keeps no rule for flat content.
+                estimated=estimated and not self.args.invert_estimates,
             )
         except DeblendError as error:
             # Only raised without a mask; the benchmark always sends one.
@@ -430,6 +433,11 @@ def main() -> None:
     )
     parser.add_argument("--photos", type=int, help="only the split's first N photos")
     parser.add_argument("--samples", type=Path, help="write every sample's figures to this CSV")
+    parser.add_argument(
+        "--invert-estimates",
+        action="store_true",
+        help="invert estimated marks over flat content too (to re-derive FLAT_ESTIMATE_GRADIENT)",
+    )
     args = parser.parse_args()
     if args.lama:
         from runners.loading import load_inpainter

@@ -295,7 +295,6 @@ def remove_blended(
     )
     if change is None:
         change = _gradient_change(image, layers, chroma, max_alpha)
-    ratio = change.ratio
     mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
     clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
     # A placement whose outline is not in the photo, or that removes next to none of it,
@@ -318,7 +317,7 @@ def remove_blended(
         reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
         return _fallback(image, mask, None, inpainter, reason)
     proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
-    if ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
+    if change.ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
         reason = f"{how}; inverting it roughens the image ({change})"
         return _fallback(image, mask, full_mark, inpainter, reason)
     if estimated and change.after < FLAT_ESTIMATE_GRADIENT:

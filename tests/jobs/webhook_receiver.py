@@ -6,7 +6,7 @@
 
 Answers are given in turn (the last one repeats); an answer of 302 redirects to
 `redirect_to`. A request cut off before its Content-Length (its sender killed mid-send)
-is counted in `truncated`, not kept. Runs in a thread, so both the in-process tier and
+is not kept. Runs in a thread, so both the in-process tier and
 end-to-end tests use it.
 """
 
@@ -42,8 +42,6 @@ class WebhookReceiver:
         self.answers = list(answers)
         self.redirect_to = redirect_to
         self.deliveries: list[Delivery] = []
-        self.truncated = 0
-        """Requests whose body ended before its Content-Length: counted, never delivered."""
         self._lock = threading.Condition()
         receiver = self
 
@@ -54,7 +52,6 @@ class WebhookReceiver:
                 if len(body) < length:
                     # The sender went away mid-request (a replica killed while delivering):
                     # no receiver would take a truncated body as a delivery.
-                    receiver.truncated += 1
                     return
                 with receiver._lock:
                     turn = len(receiver.deliveries)

@@ -77,6 +77,13 @@ MAX_MIXED_SHARE = 0.5
 """Share of the mark that may be inpainted inside a de-blended result; past it, all of it is."""
 SEAM = 2
 """Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
+MIN_SHARE_IN_MASK = 0.5
+"""Share of a placed mark's pixels that must lie inside the mask sent with it (grown by
+MASK_REACH): a mask says where the mark is, so a placement mostly elsewhere is another
+thing the template happens to match, and removing it would leave the mark."""
+MASK_REACH = 4
+"""Pixels a sent mask is grown by before a placement is checked against it: a hand-drawn
+mask may fall short of the mark's antialiased fringe."""
 
 
 @dataclass(frozen=True)
@@ -154,26 +161,48 @@ def _place(
     chroma: ChromaGrid,
     max_alpha: float,
     seen_at: tuple[int, int] | None,
+    mask: np.ndarray | None,
 ) -> tuple[Layers | None, str, GradientChange | None]:
-    """The best-placed copies, how they were found, and their `_gradient_change`."""
+    """The best-placed copies, how they were found, and their `_gradient_change`. With a
+    `mask`, only placements that lie in it (`MIN_SHARE_IN_MASK`) are candidates."""
     hypotheses = find_hypotheses(image, template)
     if seen_at is not None:
         height, width = template.shape
         hypotheses.insert(0, [_pasted_at(seen_at, (width, height))])
     if not hypotheses:
         return None, "the template was not found in the image", None
+    reach = None
+    if mask is not None:
+        side = 2 * MASK_REACH + 1
+        reach = cv2.dilate((mask > 0).astype(np.uint8), np.ones((side, side), np.uint8)) > 0
     best: tuple[GradientChange, Layers, str] | None = None
+    outside: list[str] = []
     for coarse in hypotheses:
         placed = _placed(image, template, coarse, chroma)
         if placed is None:
             continue
         layers, how = placed
+        if reach is not None:
+            share = _share_in(layers, reach)
+            if share < MIN_SHARE_IN_MASK:
+                outside.append(f"{how} ({share:.0%} inside the mask)")
+                continue
         change = _gradient_change(image, layers, chroma, max_alpha)
         if best is None or change.ratio < best[0].ratio:
             best = (change, layers, how)
+    if best is None and outside:
+        reason = "the template was found only outside the mask sent: " + "; ".join(outside)
+        return None, reason, None
     if best is None:
         return None, "the template was found but with no opacity", None
     return best[1], best[2], best[0]
+
+
+def _share_in(layers: Layers, region: np.ndarray) -> float:
+    """Share of the placed mark's pixels (α above MARK_ALPHA) that lie in `region` ((H, W) bool)."""
+    marked = layers.alpha > MARK_ALPHA
+    total = int(marked.sum())
+    return int((marked & region[layers.window]).sum()) / total if total else 0.0
 
 
 def _pasted_at(corner: tuple[int, int], size: tuple[int, int]) -> Placement:
@@ -264,8 +293,9 @@ def remove_blended(
     With `template`: place it (position, scale 0.25 to 4, ±5°, repeated copies), fit its
     opacity gain, and invert. Without: estimate a tiled mark from its own copies. Pixels above
     `max_alpha` (by default 0.9, or 0.6 for a JPEG with subsampled chroma) or that clip are
-    inpainted with `inpainter`; a poor estimate falls back to
-    inpainting `mask` (or, without one, the placed mark). `chroma`: how the image's chroma was
+    inpainted with `inpainter`; a poor estimate falls back to inpainting `mask` (or,
+    without one, the placed mark). `mask` also says where the mark is: a template placed
+    mostly outside it is not taken (`MIN_SHARE_IN_MASK`). `chroma`: how the image's chroma was
     sampled (`ChromaGrid((2, 2))` for a 4:2:0 JPEG). `seen_at`: (row, col) where the template,
     at its own size, was estimated from this image among others (`estimate_template_at`):
     tried first, beside what the search finds. `estimated`: the template was estimated from
@@ -276,7 +306,7 @@ def remove_blended(
     if max_alpha is None:
         max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
     if template is not None:
-        layers, how, change = _place(image, template, chroma, max_alpha, seen_at)
+        layers, how, change = _place(image, template, chroma, max_alpha, seen_at, mask)
     else:
         (layers, how), change = _tiled(image), None
     if layers is None:

@@ -273,6 +273,31 @@ def test_a_profile_with_a_mask_says_the_mask_was_uploaded(
     assert answer.headers["X-Removal"] in ("deblend", "mixed", "inpaint")
 
 
+def test_a_profile_found_only_outside_the_mask_sent_leaves_the_mask_to_inpainting(
+    in_process: InProcessService, key: dict[str, str]
+) -> None:
+    client = in_process.anonymous
+    rgba = mark_rgba()
+    clean = clean_photo(seed=1)
+    marked = stamped(clean, rgba)
+    profile = create(client, key, rgba).json()
+    elsewhere = np.zeros(clean.shape[:2], np.uint8)
+    elsewhere[150:185, 170:250] = 255  # clear of the mark at MARK_AT
+    answer = client.post(
+        ROUTE,
+        files=upload(encode(marked, "PNG"), encode(elsewhere, "PNG")),
+        data={"watermark": profile["id"]},
+        headers=key,
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["X-Removal"] == "inpaint"
+    result = np.asarray(decode(answer.content))
+    # The mark the profile matches is left as sent: only the masked area was touched.
+    far = ~(np.asarray(elsewhere) > 0)
+    far[140:192, 160:256] = False
+    np.testing.assert_array_equal(result[far], marked[far])
+
+
 @pytest.mark.parametrize("watermark", ["wm_" + "0" * 32, "logo", "wm_../../x"])
 def test_removal_with_an_unknown_profile_is_404(
     in_process: InProcessService, key: dict[str, str], watermark: str

@@ -71,6 +71,25 @@ def test_a_wrong_template_falls_back_to_inpainting_the_mask() -> None:
     np.testing.assert_array_equal(result.inpainted, sample.mask > 0)
 
 
+def test_a_mark_placed_outside_the_mask_sent_is_not_taken() -> None:
+    # The mask says where the mark to remove is; the template also matches a mark elsewhere.
+    # Inverting that one would leave the masked area as it was: the mask is inpainted.
+    rgba = white_logo(40)
+    clean = photos(3, height=192, width=256)[2]
+    sample = blend_logo(clean, rgba, top=20, left=20, opacity=0.35)
+    elsewhere = np.zeros(clean.shape[:2], np.uint8)
+    elsewhere[140:180, 180:250] = 255
+    template = WatermarkTemplate.from_rgba(rgba)
+    result = remove_blended(sample.image, template=template, inpainter=INPAINTER, mask=elsewhere)
+    assert result.removal == "inpaint", result.detail
+    assert "only outside the mask sent" in result.detail
+    np.testing.assert_array_equal(result.image, _inpainted(sample.image, elsewhere))
+    # The same mark with a mask over it, a little short of its fringe, is inverted.
+    over = cv2.erode(sample.mask, np.ones((3, 3), np.uint8))
+    inside = remove_blended(sample.image, template=template, inpainter=INPAINTER, mask=over)
+    assert inside.removal in ("deblend", "mixed"), inside.detail
+
+
 def test_no_mark_and_no_mask_is_an_error() -> None:
     clean = photos(1, height=128, width=160)[0]
     wrong = WatermarkTemplate.from_rgba(logo("Kx", (0, 0, 0), height=50, ring=False))

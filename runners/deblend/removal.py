@@ -73,8 +73,10 @@ CORE_QUANTILE = 0.9
 antialiased fringe)."""
 COPY_EVALUATIONS = 60
 """Cost evaluations spent polishing each further copy of a repeated mark."""
-MAX_MIXED_SHARE = 0.5
-"""Share of the mark that may be inpainted inside a de-blended result; past it, all of it is."""
+MAX_MIXED_SHARE = 0.4
+"""Share of the mark that may be inpainted inside a de-blended result; past it, all of it is.
+Chosen on the training photos' mixed samples (docs/deblend.md): past it the seams between
+recovered and inpainted strokes lost to inpainting the whole mark more often than not."""
 SEAM = 2
 """Pixels the inpainted area grows into the recovered one, feathered, so no edge shows."""
 MIN_SHARE_IN_MASK = 0.5

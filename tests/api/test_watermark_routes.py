@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import httpx
 import numpy as np
@@ -253,21 +253,32 @@ def test_removal_with_a_profile_recovers_the_photo_better_than_inpainting(
     assert profile_db > inpaint_db
 
 
-def test_a_profile_with_a_mask_says_the_mask_was_uploaded(
-    in_process: InProcessService, key: dict[str, str]
-) -> None:
+def removed_with_a_mask(
+    in_process: InProcessService,
+    key: dict[str, str],
+    mask_for: Callable[[tuple[int, int], np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, httpx.Response]:
+    """A photo stamped with a profile's mark, removed with that profile and the mask
+    `mask_for(shape, rgba)`: (the marked photo, the mask, the answer)."""
     client = in_process.anonymous
     rgba = mark_rgba()
     clean = clean_photo(seed=1)
     marked = stamped(clean, rgba)
     profile = create(client, key, rgba).json()
-    mask = encode(mark_mask(clean.shape[:2], rgba), "PNG")
+    mask = mask_for(clean.shape[:2], rgba)
     answer = client.post(
         ROUTE,
-        files=upload(encode(marked, "PNG"), mask),
+        files=upload(encode(marked, "PNG"), encode(mask, "PNG")),
         data={"watermark": profile["id"]},
         headers=key,
     )
+    return marked, mask, answer
+
+
+def test_a_profile_with_a_mask_says_the_mask_was_uploaded(
+    in_process: InProcessService, key: dict[str, str]
+) -> None:
+    _, _, answer = removed_with_a_mask(in_process, key, mark_mask)
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Mask-Source"] == "uploaded"
     assert answer.headers["X-Removal"] in ("deblend", "mixed", "inpaint")
@@ -276,24 +287,17 @@ def test_a_profile_with_a_mask_says_the_mask_was_uploaded(
 def test_a_profile_found_only_outside_the_mask_sent_leaves_the_mask_to_inpainting(
     in_process: InProcessService, key: dict[str, str]
 ) -> None:
-    client = in_process.anonymous
-    rgba = mark_rgba()
-    clean = clean_photo(seed=1)
-    marked = stamped(clean, rgba)
-    profile = create(client, key, rgba).json()
-    elsewhere = np.zeros(clean.shape[:2], np.uint8)
-    elsewhere[150:185, 170:250] = 255  # clear of the mark at MARK_AT
-    answer = client.post(
-        ROUTE,
-        files=upload(encode(marked, "PNG"), encode(elsewhere, "PNG")),
-        data={"watermark": profile["id"]},
-        headers=key,
-    )
+    def elsewhere(shape: tuple[int, int], _: np.ndarray) -> np.ndarray:
+        mask = np.zeros(shape, np.uint8)
+        mask[150:185, 170:250] = 255  # clear of the mark at MARK_AT
+        return mask
+
+    marked, mask, answer = removed_with_a_mask(in_process, key, elsewhere)
     assert answer.status_code == 200, answer.text
     assert answer.headers["X-Removal"] == "inpaint"
     result = np.asarray(decode(answer.content))
     # The mark the profile matches is left as sent: only the masked area was touched.
-    far = ~(np.asarray(elsewhere) > 0)
+    far = mask == 0
     far[140:192, 160:256] = False
     np.testing.assert_array_equal(result[far], marked[far])
 

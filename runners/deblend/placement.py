@@ -364,17 +364,9 @@ class _Feature:
         )
         data = self._padded.astype(np.float64)
         sums = cv2.integral(data)
-        self._sums = sums if sums.ndim == 3 else sums[..., None]
+        sums = sums if sums.ndim == 3 else sums[..., None]
+        self._sums = [np.ascontiguousarray(sums[..., channel]) for channel in range(sums.shape[2])]
         self._squares = cv2.integral((data * data).sum(axis=2))
-        self._frame = cv2.copyMakeBorder(
-            np.ones(self.values.shape[:2], np.float32),
-            pad_y,
-            pad_y,
-            pad_x,
-            pad_x,
-            cv2.BORDER_CONSTANT,
-            value=0,
-        )
 
     def correlation(self, patch: np.ndarray, pad: tuple[int, int]) -> np.ndarray:
         """Normalised cross-correlation of `patch` at every position of the feature padded
@@ -405,15 +397,51 @@ class _Feature:
             return at(ph, pw) - at(0, pw) - at(ph, 0) + at(0, 0)
 
         count = ph * pw
-        sums = window_sum(self._sums)
-        variance = window_sum(self._squares) - (sums * sums).sum(axis=2) / count
-        spread = np.sqrt(np.maximum(variance, 0.0))
+        variance = window_sum(self._squares)
+        for table in self._sums:
+            sums = window_sum(table)
+            variance -= sums * sums / count
+        spread = np.sqrt(np.maximum(variance, 0.0)).astype(np.float32)
         floor = FLAT_SPREAD * np.sqrt(count)
         scores = np.where(spread > floor, numerator / np.maximum(spread * norm, 1e-9), 0.0)
-        energy = (patch * patch).sum(axis=2)
-        inside = cv2.matchTemplate(self._frame[view], energy, cv2.TM_CCORR) / float(energy.sum())
+        inside = _share_inside((patch * patch).sum(axis=2), pad, (height, width), scores.shape)
         scores = np.clip(scores, -1.0, 1.0) * np.sqrt(np.clip(inside, 0.0, 1.0))
         return scores.astype(np.float32)
+
+
+def _share_inside(
+    energy: np.ndarray,
+    pad: tuple[int, int],
+    frame: tuple[int, int],
+    shape: tuple[int, int],
+) -> np.ndarray:
+    """Share of the patch's `energy` ((ph, pw)) that lies over the frame ((height, width),
+    padded with `pad`) at every position of a correlation map of `shape`: 1 except within a
+    patch of the padding, so only those bands are summed (from the patch's integral table)."""
+    ph, pw = energy.shape
+    table = cv2.integral(energy.astype(np.float64))
+    total = float(table[-1, -1])
+    out_h, out_w = shape
+    # Patch rows (cols) [low, high) fall inside the frame at each map row (col).
+    low_y = np.clip(pad[0] - np.arange(out_h), 0, ph)
+    high_y = np.clip(pad[0] + frame[0] - np.arange(out_h), 0, ph)
+    low_x = np.clip(pad[1] - np.arange(out_w), 0, pw)
+    high_x = np.clip(pad[1] + frame[1] - np.arange(out_w), 0, pw)
+
+    def band(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        y0, y1 = low_y[rows][:, None], high_y[rows][:, None]
+        x0, x1 = low_x[cols][None, :], high_x[cols][None, :]
+        return (table[y1, x1] - table[y0, x1] - table[y1, x0] + table[y0, x0]) / total
+
+    share = np.ones(shape, np.float32)
+    if total <= 0:
+        return share
+    every_row, every_col = np.arange(out_h), np.arange(out_w)
+    edge_rows = np.flatnonzero((low_y > 0) | (high_y < ph))
+    edge_cols = np.flatnonzero((low_x > 0) | (high_x < pw))
+    share[edge_rows, :] = band(edge_rows, every_col)
+    share[:, edge_cols] = band(every_row, edge_cols)
+    return share
 
 
 def _template_feature(
@@ -578,7 +606,7 @@ def find_hypotheses(
     for factor in {*groups, *judged_on.values()}:
         shrunk[factor] = _reduced(image, factor)
 
-    def matched(factor: float, kind: FeatureKind) -> list[Scored]:
+    def matched(factor: float, kind: FeatureKind) -> list[tuple[float, Scored]]:
         small = shrunk[factor]
         feature = _Feature(_edge_feature(small, kind, colour))
         features[factor, kind] = feature
@@ -586,34 +614,24 @@ def find_hypotheses(
             _score(feature, template, scale, 0.0, factor, min_score, kind)
             for scale in groups[factor]
         ]
-        return [s for s in scored if s is not None]
+        return [(judged(s), s) for s in scored if s is not None]
 
-    # Each copy and feature is matched on its own thread (OpenCV and NumPy let go of the GIL).
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        jobs = [pool.submit(matched, factor, kind) for factor in groups for kind in kinds]
-        candidates = [scored for job in jobs for scored in job.result()]
-    removed = [
-        _placement_energy(shrunk[judged_on[c[1]]], template, _peak(c, template), judged_on[c[1]])
-        for c in candidates
-    ]
-    # Correlation alone favours small scales (chance agreement with photo texture): every
-    # scale's peak is tried with its best gain on blurred copies (cheap, and forgiving of
-    # the coarse peak's pixel or two of error); the one that removes most gradient wins,
-    # for each feature.
-    ranked = [c for _, c in sorted(zip(removed, candidates, strict=True), key=lambda r: -r[0])]
-    hypotheses = []
-    for kind in kinds:
-        best = next((c for c in ranked if c[6] == kind), None)
-        if best is None:
-            continue
+    def judged(scored: Scored) -> float:
+        # Correlation alone favours small scales (chance agreement with photo texture):
+        # every scale's peak is tried with its best gain on blurred copies (cheap, and
+        # forgiving of the coarse peak's pixel or two of error); the one that removes most
+        # gradient wins, for each feature.
+        factor = judged_on[scored[1]]
+        return _placement_energy(shrunk[factor], template, _peak(scored, template), factor)
+
+    def polished(best: Scored) -> list[Placement]:
+        kind = best[6]
         # The winning scale, and half and quarter steps around it, on a copy twice as fine
         # (up to a quarter of the largest coarse copy's pixels): a coarse scale a few per
         # cent off puts a long mark's ends too far out for the refinement to pull in, and on
         # the coarse copy the scores of neighbouring scales are too jagged to tell.
-        finer = min(1.0, 2.0 * best[3], largest / 2)
-        if finer > best[3] * 1.2:
-            if finer not in shrunk:
-                shrunk[finer] = _reduced(image, finer)
+        finer = _finer(best, largest)
+        if finer is not None:
             if (finer, kind) not in features:
                 features[finer, kind] = _Feature(_edge_feature(shrunk[finer], kind, colour))
             rescored = [
@@ -637,12 +655,38 @@ def find_hypotheses(
             scored = _score(feature, template, best[1], angle, best[3], min_score, kind)
             if scored is not None and float(scored[4].max()) > float(best[4].max()):
                 best = scored
-        copies = _copies(best, template, shrunk[best[3]], min_score, max_copies)
+        return _copies(best, template, shrunk[best[3]], min_score, max_copies)
+
+    # Each copy and feature is matched on its own thread, and each feature's winner polished
+    # on its own (OpenCV and NumPy let go of the GIL).
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        jobs = [pool.submit(matched, factor, kind) for factor in groups for kind in kinds]
+        judged = [pair for job in jobs for pair in job.result()]
+        ranked = [scored for _, scored in sorted(judged, key=lambda pair: -pair[0])]
+        bests = [best for kind in kinds if (best := _first_of(ranked, kind)) is not None]
+        for best in bests:
+            finer = _finer(best, largest)
+            if finer is not None and finer not in shrunk:
+                shrunk[finer] = _reduced(image, finer)
+        found = list(pool.map(polished, bests))
+    hypotheses: list[list[Placement]] = []
+    for copies in found:
         if copies and not any(_same_place(copies[0], other[0]) for other in hypotheses):
             hypotheses.append(copies)
     first_kind = ranked[0][6] if ranked else None
     hypotheses.sort(key=lambda copies: copies[0].kind != first_kind)
     return hypotheses
+
+
+def _first_of(ranked: list[Scored], kind: FeatureKind) -> Scored | None:
+    return next((scored for scored in ranked if scored[6] == kind), None)
+
+
+def _finer(best: Scored, largest: float) -> float | None:
+    """The copy a coarse winner's scale is polished on, twice as fine as its own (at most
+    a quarter of the largest copy's pixels); None when that is not finer."""
+    finer = min(1.0, 2.0 * best[3], largest / 2)
+    return finer if finer > best[3] * 1.2 else None
 
 
 def _same_place(one: Placement, other: Placement) -> bool:

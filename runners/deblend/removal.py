@@ -19,7 +19,7 @@ import numpy as np
 from runners.compositing import blend
 from runners.deblend.chroma import FULL_CHROMA, ChromaGrid
 from runners.deblend.estimation import estimate_tiled
-from runners.deblend.inversion import DEFAULT_MAX_ALPHA, invert
+from runners.deblend.inversion import DEFAULT_MAX_ALPHA, Inversion, invert
 from runners.deblend.placement import (
     Layers,
     Placement,
@@ -116,6 +116,25 @@ class Deblended:
     """One line: how the mark was found, or why it fell back to inpainting."""
 
 
+@dataclass(frozen=True)
+class _Verdict:
+    """One placed (or estimated) mark, judged: its inversion is taken, or why not."""
+
+    layers: Layers
+    how: str
+    """How it was found, for `Deblended.detail`."""
+    change: GradientChange
+    residual: float
+    inversion: Inversion
+    refusal: str | None = None
+    """Why the inversion is not taken (the mark is then inpainted); None when it is."""
+    placed_is_mark: bool = False
+    """On a refusal: the placed mark is there, so without a mask it is what is inpainted."""
+    trusted: bool = False
+    """Inverting it took its outline out of the photo without roughening or clipping it: the
+    placement is the mark, whether it is then inverted or (too opaque) inpainted."""
+
+
 def _check_inputs(image: np.ndarray, mask: np.ndarray | None) -> None:
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise DeblendError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
@@ -164,20 +183,23 @@ def _place(
     max_alpha: float,
     seen_at: tuple[int, int] | None,
     mask: np.ndarray | None,
-) -> tuple[Layers | None, str, GradientChange | None]:
-    """The best-placed copies, how they were found, and their `_gradient_change`. With a
-    `mask`, only placements that lie in it (`MIN_SHARE_IN_MASK`) are candidates."""
+    estimated: bool,
+) -> _Verdict | str:
+    """The best-placed copies, judged; or why there are none. With a `mask`, only placements
+    that lie in it (`MIN_SHARE_IN_MASK`) are candidates. A placement the judging trusts beats
+    one it does not: the likeliest-looking guess may be chance texture that explains nothing,
+    and the mark another guess."""
     hypotheses = find_hypotheses(image, template)
     if seen_at is not None:
         height, width = template.shape
         hypotheses.insert(0, [_pasted_at(seen_at, (width, height))])
     if not hypotheses:
-        return None, "the template was not found in the image", None
+        return "the template was not found in the image"
     reach = None
     if mask is not None:
         side = 2 * MASK_REACH + 1
         reach = cv2.dilate((mask > 0).astype(np.uint8), np.ones((side, side), np.uint8)) > 0
-    best: tuple[GradientChange, Layers, str] | None = None
+    best: _Verdict | None = None
     outside: list[str] = []
     for coarse in hypotheses:
         placed = _placed(image, template, coarse, chroma)
@@ -189,15 +211,17 @@ def _place(
             if share < MIN_SHARE_IN_MASK:
                 outside.append(f"{how} ({share:.0%} inside the mask)")
                 continue
-        change = _gradient_change(image, layers, chroma, max_alpha)
-        if best is None or change.ratio < best[0].ratio:
-            best = (change, layers, how)
+        verdict = _judge(image, layers, how, chroma, max_alpha, estimated)
+        if best is None or (not best.trusted, best.change.ratio) > (
+            not verdict.trusted,
+            verdict.change.ratio,
+        ):
+            best = verdict
     if best is None and outside:
-        reason = "the template was found only outside the mask sent: " + "; ".join(outside)
-        return None, reason, None
+        return "the template was found only outside the mask sent: " + "; ".join(outside)
     if best is None:
-        return None, "the template was found but with no opacity", None
-    return best[1], best[2], best[0]
+        return "the template was found but with no opacity"
+    return best
 
 
 def _share_in(layers: Layers, region: np.ndarray) -> float:
@@ -279,6 +303,102 @@ def _tiled(image: np.ndarray) -> tuple[Layers | None, str]:
     )
 
 
+def _judge(
+    image: np.ndarray,
+    layers: Layers,
+    how: str,
+    chroma: ChromaGrid,
+    max_alpha: float,
+    estimated: bool,
+) -> _Verdict:
+    """Invert the placed mark and judge the result: taken, or refused (and why)."""
+    window = image[layers.window]
+    grid = chroma.shifted(layers.top, layers.left)
+    inversion = invert(window, layers.alpha, layers.colour, max_alpha=max_alpha, chroma=grid)
+    # Judged where inversion is reliable: not next to inpainted pixels, and not so opaque
+    # that the image's own noise, magnified by 1/(1 − α), outweighs what is measured.
+    grown = cv2.dilate(inversion.to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8))
+    usable = (grown == 0) & (layers.alpha < JUDGED_ALPHA)
+    contrast, residual = outline_residual(
+        window, inversion.image, layers.alpha, layers.colour, usable
+    )
+    change = _gradient_change(image, layers, chroma, max_alpha)
+    judged = _Verdict(layers, how, change, residual, inversion)
+
+    def refused(reason: str, *, placed_is_mark: bool, trusted: bool = False) -> _Verdict:
+        return replace(
+            judged, refusal=f"{how}; {reason}", placed_is_mark=placed_is_mark, trusted=trusted
+        )
+
+    mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
+    clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
+    # A placement whose outline is not in the photo, or that removes next to none of it,
+    # found nothing: without a mask there is then nothing to inpaint either. (A mostly
+    # opaque mark is the exception: its thin invertible fringe magnifies any error, but it
+    # is there, and is inpainted.)
+    marked = layers.alpha[layers.alpha > MARK_ALPHA]
+    opaque = float((marked >= max_alpha).mean()) if marked.size else 0.0
+    if contrast < MIN_OUTLINE_CONTRAST:
+        if opaque >= OPAQUE_SHARE:
+            # Too opaque to leave an invertible fringe to judge by: the mark is there if its
+            # whole outline shows in the image, and then it is inpainted.
+            shown = outline_contrast(window, window, layers.alpha, layers.colour, layers.alpha > 0)
+            if shown >= MIN_OUTLINE_CONTRAST:
+                return refused(
+                    f"too opaque to invert (outline contrast {shown:.1f})", placed_is_mark=True
+                )
+        return refused(
+            f"its outline is not visible (contrast {contrast:.1f})", placed_is_mark=False
+        )
+    if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
+        return refused(
+            f"{residual:.0%} of its outline (contrast {contrast:.1f}) remains",
+            placed_is_mark=False,
+        )
+    proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
+    if change.ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
+        return refused(f"inverting it roughens the image ({change})", placed_is_mark=True)
+    if residual > MAX_OUTLINE_RESIDUAL:
+        return refused(
+            f"{residual:.0%} of its outline remains after inversion", placed_is_mark=True
+        )
+    if clipped_share > MAX_CLIPPED_SHARE:
+        return refused(f"{clipped_share:.0%} of its pixels clip when inverted", placed_is_mark=True)
+    # Past here the placement is the mark; what is left is whether inverting it is the
+    # better way to remove it.
+    if estimated and change.after < FLAT_ESTIMATE_GRADIENT:
+        return refused(
+            f"an estimated mark over flat content ({change})", placed_is_mark=True, trusted=True
+        )
+    # On a JPEG, a mark whose strokes are too opaque to invert is inpainted whole: what its
+    # antialiased fringe would give back is less than the compression noise that inversion
+    # multiplies there, and seams run along every stroke.
+    core = float(np.quantile(marked, CORE_QUANTILE)) if marked.size else 0.0
+    if chroma.subsampled and core >= max_alpha:
+        return refused(
+            f"too opaque to invert on a JPEG (strokes at opacity {core:.2f})",
+            placed_is_mark=True,
+            trusted=True,
+        )
+    share = _mixed_share(inversion, layers)
+    if share > MAX_MIXED_SHARE:
+        # Little is left to recover, and seams between recovered and inpainted strokes cost
+        # more than it gains: inpainting the whole mark is the better answer.
+        return refused(
+            f"{share:.0%} of the mark is too opaque to invert", placed_is_mark=True, trusted=True
+        )
+    return replace(judged, trusted=True)
+
+
+def _mixed_share(inversion: Inversion, layers: Layers) -> float:
+    """Share of the mark (α above MARK_ALPHA) that is inpainted, its seam included."""
+    mark = layers.alpha > MARK_ALPHA
+    to_inpaint = cv2.dilate(
+        (inversion.to_inpaint & mark).astype(np.uint8), np.ones((3, 3), np.uint8)
+    )
+    return int(to_inpaint.sum()) / max(1, int(mark.sum()))
+
+
 def remove_blended(
     image: np.ndarray,
     *,
@@ -308,89 +428,35 @@ def remove_blended(
     if max_alpha is None:
         max_alpha = LOSSY_MAX_ALPHA if chroma.subsampled else DEFAULT_MAX_ALPHA
     if template is not None:
-        layers, how, change = _place(image, template, chroma, max_alpha, seen_at, mask)
+        verdict = _place(image, template, chroma, max_alpha, seen_at, mask, estimated)
     else:
-        (layers, how), change = _tiled(image), None
-    if layers is None:
-        return _fallback(image, mask, None, inpainter, how)
+        layers, how = _tiled(image)
+        verdict = (
+            how if layers is None else _judge(image, layers, how, chroma, max_alpha, estimated)
+        )
+    if isinstance(verdict, str):
+        return _fallback(image, mask, None, inpainter, verdict)
+    layers = verdict.layers
     full_mark = np.zeros(image.shape[:2], bool)
     full_mark[layers.window] = layers.alpha > MARK_ALPHA
-    window = image[layers.window]
-    grid = chroma.shifted(layers.top, layers.left)
-    inversion = invert(window, layers.alpha, layers.colour, max_alpha=max_alpha, chroma=grid)
-    # Judged where inversion is reliable: not next to inpainted pixels, and not so opaque
-    # that the image's own noise, magnified by 1/(1 − α), outweighs what is measured.
-    grown = cv2.dilate(inversion.to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8))
-    usable = (grown == 0) & (layers.alpha < JUDGED_ALPHA)
-    contrast, residual = outline_residual(
-        window, inversion.image, layers.alpha, layers.colour, usable
-    )
-    if change is None:
-        change = _gradient_change(image, layers, chroma, max_alpha)
-    mark_pixels = int((layers.alpha > MARK_ALPHA).sum())
-    clipped_share = int(inversion.clipped.sum()) / max(1, mark_pixels)
-    # A placement whose outline is not in the photo, or that removes next to none of it,
-    # found nothing: without a mask there is then nothing to inpaint either. (A mostly
-    # opaque mark is the exception: its thin invertible fringe magnifies any error, but it
-    # is there, and is inpainted.)
-    marked = layers.alpha[layers.alpha > MARK_ALPHA]
-    opaque = float((marked >= max_alpha).mean()) if marked.size else 0.0
-    if contrast < MIN_OUTLINE_CONTRAST:
-        if opaque >= OPAQUE_SHARE:
-            # Too opaque to leave an invertible fringe to judge by: the mark is there if its
-            # whole outline shows in the image, and then it is inpainted.
-            shown = outline_contrast(window, window, layers.alpha, layers.colour, layers.alpha > 0)
-            if shown >= MIN_OUTLINE_CONTRAST:
-                reason = f"{how}; too opaque to invert (outline contrast {shown:.1f})"
-                return _fallback(image, mask, full_mark, inpainter, reason)
-        reason = f"{how}; its outline is not visible (contrast {contrast:.1f})"
-        return _fallback(image, mask, None, inpainter, reason)
-    if residual > UNEXPLAINED_RESIDUAL and opaque < OPAQUE_SHARE:
-        reason = f"{how}; {residual:.0%} of its outline (contrast {contrast:.1f}) remains"
-        return _fallback(image, mask, None, inpainter, reason)
-    proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
-    if change.ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
-        reason = f"{how}; inverting it roughens the image ({change})"
-        return _fallback(image, mask, full_mark, inpainter, reason)
-    if estimated and change.after < FLAT_ESTIMATE_GRADIENT:
-        reason = f"{how}; an estimated mark over flat content ({change})"
-        return _fallback(image, mask, full_mark, inpainter, reason)
-    if residual > MAX_OUTLINE_RESIDUAL:
-        reason = f"{how}; {residual:.0%} of its outline remains after inversion"
-        return _fallback(image, mask, full_mark, inpainter, reason)
-    if clipped_share > MAX_CLIPPED_SHARE:
-        reason = f"{how}; {clipped_share:.0%} of its pixels clip when inverted"
-        return _fallback(image, mask, full_mark, inpainter, reason)
-    # On a JPEG, a mark whose strokes are too opaque to invert is inpainted whole: what its
-    # antialiased fringe would give back is less than the compression noise that inversion
-    # multiplies there, and seams run along every stroke.
-    core = float(np.quantile(marked, CORE_QUANTILE)) if marked.size else 0.0
-    if chroma.subsampled and core >= max_alpha:
-        reason = f"{how}; too opaque to invert on a JPEG (strokes at opacity {core:.2f})"
-        return _fallback(image, mask, full_mark, inpainter, reason)
+    if verdict.refusal is not None:
+        placed = full_mark if verdict.placed_is_mark else None
+        return _fallback(image, mask, placed, inpainter, verdict.refusal)
     recovered = image.copy()
-    recovered[layers.window] = inversion.image
+    recovered[layers.window] = verdict.inversion.image
     to_inpaint = np.zeros(image.shape[:2], bool)
-    to_inpaint[layers.window] = inversion.to_inpaint & (layers.alpha > MARK_ALPHA)
+    to_inpaint[layers.window] = verdict.inversion.to_inpaint & (layers.alpha > MARK_ALPHA)
+    found = f"{verdict.how}; outline residual {verdict.residual:.0%}, {verdict.change}"
     if not to_inpaint.any():
         return Deblended(
-            image=recovered,
-            removal="deblend",
-            inpainted=to_inpaint,
-            detail=f"de-blended: {how}; outline residual {residual:.0%}, {change}",
+            image=recovered, removal="deblend", inpainted=to_inpaint, detail=f"de-blended: {found}"
         )
     grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    share = int(grown.sum()) / max(1, int(full_mark.sum()))
-    if share > MAX_MIXED_SHARE:
-        # Little is left to recover, and seams between recovered and inpainted strokes cost
-        # more than it gains: inpainting the whole mark is the better answer.
-        reason = f"{how}; {share:.0%} of the mark is too opaque to invert"
-        return _fallback(image, mask, full_mark, inpainter, reason)
+    share = _mixed_share(verdict.inversion, layers)
     result, touched = _inpaint(recovered, grown, inpainter, feather=True)
     return Deblended(
         image=result,
         removal="mixed",
         inpainted=touched,
-        detail=f"de-blended, {share:.0%} of the mark inpainted: {how}; "
-        f"outline residual {residual:.0%}, {change}",
+        detail=f"de-blended, {share:.0%} of the mark inpainted: {found}",
     )

@@ -3,12 +3,16 @@ estimate is good, inpainting where it is not, and clear errors for unusable inpu
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cv2
 import numpy as np
 import pytest
 
-from runners.deblend import Deblended, DeblendError, WatermarkTemplate, remove_blended
+from runners.deblend import Deblended, DeblendError, WatermarkTemplate, removal, remove_blended
 from runners.deblend.chroma import ChromaGrid
+from runners.deblend.inversion import invert
+from runners.deblend.placement import Placement, render
 from runners.opencv_inpainter import OpenCVInpainter
 from tests.runners.deblend_images import photos, white_logo
 from training.blends import blend_logo, logo, tile_logo
@@ -88,6 +92,48 @@ def test_a_mark_placed_outside_the_mask_sent_is_not_taken() -> None:
     over = cv2.erode(sample.mask, np.ones((3, 3), np.uint8))
     inside = remove_blended(sample.image, template=template, inpainter=INPAINTER, mask=over)
     assert inside.removal in ("deblend", "mixed"), inside.detail
+
+
+def test_a_trusted_placement_beats_a_smoother_looking_chance_match(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two guesses at where the mark is: a chance match whose inversion smooths its window
+    # most but leaves its outline (not the mark), and the mark, whose inversion on a
+    # textured JPEG roughens the window a little yet removes its outline. The mark is taken.
+    rgba = white_logo(40)
+    clean = photos(3, height=192, width=256)[2]
+    sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.35)
+    template = WatermarkTemplate.from_rgba(rgba)
+    height, width = rgba.shape[:2]
+    truth = Placement(
+        x=40 + (width - 1) / 2, y=60 + (height - 1) / 2, scale=1.0, angle=0.0, gain=0.35, score=0.2
+    )
+    chance = replace(truth, x=truth.x + 100, y=truth.y + 60, score=0.4)
+    verdicts = {}
+    for name, placement, ratio, residual in (
+        ("chance", chance, 0.8, 0.7),
+        ("mark", truth, 1.05, 0.0),
+    ):
+        layers = render(template, [placement], clean.shape[:2])
+        verdicts[name] = removal._Verdict(
+            layers=layers,
+            how=name,
+            change=removal.GradientChange(10.0, 10.0 * ratio),
+            residual=residual,
+            inversion=invert(sample.image, layers.alpha, layers.colour),
+            refusal=None if name == "mark" else "its outline remains",
+            trusted=name == "mark",
+        )
+    monkeypatch.setattr(removal, "find_hypotheses", lambda image, template: [[chance], [truth]])
+    monkeypatch.setattr(
+        removal,
+        "_placed",
+        lambda image, template, coarse, chroma: (None, "chance" if coarse[0] is chance else "mark"),
+    )
+    monkeypatch.setattr(removal, "_judge", lambda image, layers, how, *rest: verdicts[how])
+    result = remove_blended(sample.image, template=template, inpainter=INPAINTER)
+    assert result.removal == "deblend", result.detail
+    assert result.detail.startswith("de-blended: mark;"), result.detail
 
 
 def test_no_mark_and_no_mask_is_an_error() -> None:

@@ -167,7 +167,11 @@ def _fallback(
     if mask is not None:
         region = mask > 0
     elif placed is not None and placed.any():
-        region = cv2.dilate(placed.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
+        # The placed mark's own footprint (α above MARK_ALPHA, its fringe included), not
+        # grown: a wider mask is filled from farther away, and on the training photos
+        # growing it by two pixels cost more than the fringe a misplacement leaves
+        # (docs/deblend.md).
+        region = placed
     else:
         raise DeblendError(f"no mark found to remove: {reason}")
     result, _ = _inpaint(image, region, inpainter, feather=False)

@@ -188,6 +188,9 @@ def test_a_jpeg_mark_too_opaque_to_invert_is_inpainted_where_it_is_placed() -> N
     assert result.removal == "inpaint", result.detail
     assert result.inpainted[sample.alpha > 0.5].all()
     assert not result.inpainted[:, :20].any()
+    # The placed mark's footprint, not a band grown around it: a wider mask is filled from
+    # farther away.
+    assert result.inpainted.sum() <= 1.05 * (sample.mask > 0).sum()
 
 
 def test_on_a_jpeg_a_mark_mostly_above_half_opacity_is_inpainted_whole() -> None:

@@ -216,16 +216,18 @@ def _place(
                 outside.append(f"{how} ({share:.0%} inside the mask)")
                 continue
         verdict = _judge(image, layers, how, chroma, max_alpha, estimated)
-        if best is None or (not best.trusted, best.change.ratio) > (
-            not verdict.trusted,
-            verdict.change.ratio,
-        ):
+        if best is None or _preference(verdict) < _preference(best):
             best = verdict
     if best is None and outside:
         return "the template was found only outside the mask sent: " + "; ".join(outside)
     if best is None:
         return "the template was found but with no opacity"
     return best
+
+
+def _preference(verdict: _Verdict) -> tuple[bool, float]:
+    """Sort key of judged guesses, best first: trusted, then the smoothest inversion."""
+    return not verdict.trusted, verdict.change.ratio
 
 
 def _share_in(layers: Layers, region: np.ndarray) -> float:

@@ -97,9 +97,10 @@ def test_a_mark_placed_outside_the_mask_sent_is_not_taken() -> None:
 def test_a_trusted_placement_beats_a_smoother_looking_chance_match(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Two guesses at where the mark is: a chance match whose inversion smooths its window
-    # most but leaves its outline (not the mark), and the mark, whose inversion on a
-    # textured JPEG roughens the window a little yet removes its outline. The mark is taken.
+    # Two guesses at where the mark is, judged as such guesses were on the training photos
+    # (the judging is stubbed): a chance match whose inversion smooths its window most but
+    # leaves its outline, and the mark, whose inversion removes its outline yet (on a
+    # textured JPEG) roughens the window a little. The mark is taken.
     rgba = white_logo(40)
     clean = photos(3, height=192, width=256)[2]
     sample = blend_logo(clean, rgba, top=60, left=40, opacity=0.35)

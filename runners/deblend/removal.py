@@ -363,7 +363,11 @@ def _judge(
         )
     proven = residual <= PROVEN_RESIDUAL and contrast >= PROVEN_CONTRAST
     if change.ratio >= (PROVEN_GRADIENT_RATIO if proven else MAX_GRADIENT_RATIO):
-        return refused(f"inverting it roughens the image ({change})", placed_is_mark=True)
+        return refused(
+            f"inverting it roughens the image ({change}; outline residual {residual:.0%}, "
+            f"contrast {contrast:.1f})",
+            placed_is_mark=True,
+        )
     if residual > MAX_OUTLINE_RESIDUAL:
         return refused(
             f"{residual:.0%} of its outline remains after inversion", placed_is_mark=True

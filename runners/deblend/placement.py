@@ -421,12 +421,12 @@ def _share_inside(
     ph, pw = energy.shape
     table = cv2.integral(energy.astype(np.float64))
     total = float(table[-1, -1])
-    out_h, out_w = shape
+    every_row, every_col = np.arange(shape[0]), np.arange(shape[1])
     # Patch rows (cols) [low, high) fall inside the frame at each map row (col).
-    low_y = np.clip(pad[0] - np.arange(out_h), 0, ph)
-    high_y = np.clip(pad[0] + frame[0] - np.arange(out_h), 0, ph)
-    low_x = np.clip(pad[1] - np.arange(out_w), 0, pw)
-    high_x = np.clip(pad[1] + frame[1] - np.arange(out_w), 0, pw)
+    low_y = np.clip(pad[0] - every_row, 0, ph)
+    high_y = np.clip(pad[0] + frame[0] - every_row, 0, ph)
+    low_x = np.clip(pad[1] - every_col, 0, pw)
+    high_x = np.clip(pad[1] + frame[1] - every_col, 0, pw)
 
     def band(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         y0, y1 = low_y[rows][:, None], high_y[rows][:, None]
@@ -436,7 +436,6 @@ def _share_inside(
     share = np.ones(shape, np.float32)
     if total <= 0:
         return share
-    every_row, every_col = np.arange(out_h), np.arange(out_w)
     edge_rows = np.flatnonzero((low_y > 0) | (high_y < ph))
     edge_cols = np.flatnonzero((low_x > 0) | (high_x < pw))
     share[edge_rows, :] = band(edge_rows, every_col)

@@ -133,6 +133,8 @@ class _Verdict:
     trusted: bool = False
     """Inverting it took its outline out of the photo without roughening or clipping it: the
     placement is the mark, whether it is then inverted or (too opaque) inpainted."""
+    inpainted_share: float = 0.0
+    """Of a taken inversion: the share of the mark too opaque to invert (`_mixed_share`)."""
 
 
 def _check_inputs(image: np.ndarray, mask: np.ndarray | None) -> None:
@@ -397,7 +399,7 @@ def _judge(
         return refused(
             f"{share:.0%} of the mark is too opaque to invert", placed_is_mark=True, trusted=True
         )
-    return replace(judged, trusted=True)
+    return replace(judged, trusted=True, inpainted_share=share)
 
 
 def _mixed_share(inversion: Inversion, layers: Layers) -> float:
@@ -462,11 +464,10 @@ def remove_blended(
             image=recovered, removal="deblend", inpainted=to_inpaint, detail=f"de-blended: {found}"
         )
     grown = cv2.dilate(to_inpaint.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-    share = _mixed_share(verdict.inversion, layers)
     result, touched = _inpaint(recovered, grown, inpainter, feather=True)
     return Deblended(
         image=result,
         removal="mixed",
         inpainted=touched,
-        detail=f"de-blended, {share:.0%} of the mark inpainted: {found}",
+        detail=f"de-blended, {verdict.inpainted_share:.0%} of the mark inpainted: {found}",
     )
